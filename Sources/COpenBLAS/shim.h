@@ -1,0 +1,4 @@
+#ifndef CONFAB_COPENBLAS_SHIM_H
+#define CONFAB_COPENBLAS_SHIM_H
+#include <cblas.h>
+#endif

@@ -1,0 +1,76 @@
+import COpenBLAS
+
+/// 1-D convolution in channels-first layout, as PyTorch's Conv1d:
+///
+///   x [Cin, Tin]  W [Cout, Cin/groups, K]  b [Cout]  →  y [Cout, Tout]
+///   Tout = (Tin + 2·pad − dilation·(K−1) − 1) / stride + 1
+///
+/// im2col into `columns` (scratch of at least (Cin/groups)·K·Tout floats), then one sgemm per group.
+public func conv1d(_ x: UnsafePointer<Float>, channels Cin: Int, length Tin: Int,
+                   weight W: UnsafePointer<Float>, bias b: UnsafePointer<Float>?, outChannels Cout: Int, kernel K: Int,
+                   stride: Int = 1, padding pad: Int = 0, dilation: Int = 1, groups: Int = 1,
+                   into y: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>) {
+    let Tout = conv1dOutputLength(Tin, kernel: K, stride: stride, padding: pad, dilation: dilation)
+    let cinG = Cin / groups, coutG = Cout / groups
+    for g in 0..<groups {
+        let xg = x + g * cinG * Tin
+        if K == 1 && stride == 1 && pad == 0 {
+            // Pointwise: no im2col needed.
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(coutG), Int32(Tout), Int32(cinG),
+                        1, W + g * coutG * cinG, Int32(cinG), xg, Int32(Tin), 0, y + g * coutG * Tout, Int32(Tout))
+            continue
+        }
+        // columns[(c·K + k), t] = x[c, t·stride − pad + k·dilation]
+        for c in 0..<cinG {
+            let xc = xg + c * Tin
+            for kk in 0..<K {
+                let col = columns + (c * K + kk) * Tout
+                let shift = kk * dilation - pad
+                for t in 0..<Tout {
+                    let s = t * stride + shift
+                    col[t] = (s >= 0 && s < Tin) ? xc[s] : 0
+                }
+            }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(coutG), Int32(Tout), Int32(cinG * K),
+                    1, W + g * coutG * cinG * K, Int32(cinG * K), columns, Int32(Tout), 0, y + g * coutG * Tout, Int32(Tout))
+    }
+    if let b {
+        for o in 0..<Cout {
+            let row = y + o * Tout, bo = b[o]
+            for t in 0..<Tout { row[t] += bo }
+        }
+    }
+}
+
+@inline(__always)
+public func conv1dOutputLength(_ Tin: Int, kernel K: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1) -> Int {
+    (Tin + 2 * padding - dilation * (K - 1) - 1) / stride + 1
+}
+
+/// Transposed 1-D convolution, as PyTorch's ConvTranspose1d (groups = 1):
+///
+///   x [Cin, Tin]  W [Cin, Cout, K]  b [Cout]  →  y [Cout, Tout],  Tout = (Tin − 1)·stride − 2·pad + K
+///
+/// One sgemm gives cols[(o·K + k), t] = Σc W[c, o, k] · x[c, t]; then col2im scatters with the stride.
+/// `columns` is scratch of at least Cout·K·Tin floats.
+public func convTranspose1d(_ x: UnsafePointer<Float>, channels Cin: Int, length Tin: Int,
+                            weight W: UnsafePointer<Float>, bias b: UnsafePointer<Float>?, outChannels Cout: Int, kernel K: Int,
+                            stride: Int, padding pad: Int,
+                            into y: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>) {
+    let Tout = (Tin - 1) * stride - 2 * pad + K
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Cout * K), Int32(Tin), Int32(Cin),
+                1, W, Int32(Cout * K), x, Int32(Tin), 0, columns, Int32(Tin))
+    for o in 0..<Cout {
+        let yo = y + o * Tout
+        let bo: Float = b?[o] ?? 0
+        for t in 0..<Tout { yo[t] = bo }
+        for kk in 0..<K {
+            let col = columns + (o * K + kk) * Tin
+            for t in 0..<Tin {
+                let s = t * stride - pad + kk
+                if s >= 0 && s < Tout { yo[s] += col[t] }
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+// The ncurses front end lives here.

@@ -1,0 +1,111 @@
+import XCTest
+@testable import Engine
+
+final class CoreMathTests: XCTestCase {
+    func testLinearMatchesNaive() {
+        let T = 3, I = 5, O = 4
+        let x = (0..<(T * I)).map { Float($0 % 7) - 3 }
+        let w = (0..<(O * I)).map { Float(($0 * 5) % 11) / 10 - 0.5 }
+        let b = (0..<O).map { Float($0) * 0.25 }
+        for rows in [1, T] {
+            var y = [Float](repeating: 0, count: rows * O)
+            linear(x, rows: rows, inFeatures: I, weight: w, bias: b, outFeatures: O, into: &y)
+            for t in 0..<rows { for o in 0..<O {
+                var s = b[o]; for i in 0..<I { s += x[t * I + i] * w[o * I + i] }
+                XCTAssertEqual(y[t * O + o], s, accuracy: 1e-5)
+            } }
+        }
+    }
+
+    func testConv1dMatchesNaive() {
+        let cin = 4, cout = 6, k = 3, tin = 11
+        for (stride, pad, dil, groups) in [(1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 2, 2), (1, 0, 1, 1), (1, 1, 1, 2)] {
+            let x = (0..<(cin * tin)).map { sinf(Float($0)) }
+            let w = (0..<(cout * (cin / groups) * k)).map { cosf(Float($0) * 0.3) }
+            let b = (0..<cout).map { Float($0) * 0.1 }
+            let tout = conv1dOutputLength(tin, kernel: k, stride: stride, padding: pad, dilation: dil)
+            var y = [Float](repeating: 0, count: cout * tout)
+            var cols = [Float](repeating: 0, count: cin * k * tout)
+            conv1d(x, channels: cin, length: tin, weight: w, bias: b, outChannels: cout, kernel: k,
+                   stride: stride, padding: pad, dilation: dil, groups: groups, into: &y, columns: &cols)
+            let cg = cin / groups, og = cout / groups
+            for o in 0..<cout { for t in 0..<tout {
+                var s = b[o]; let g = o / og
+                for c in 0..<cg { for kk in 0..<k {
+                    let src = t * stride - pad + kk * dil
+                    if src >= 0 && src < tin { s += w[(o * cg + c) * k + kk] * x[(g * cg + c) * tin + src] }
+                } }
+                XCTAssertEqual(y[o * tout + t], s, accuracy: 1e-4, "stride \(stride) pad \(pad) dil \(dil) groups \(groups)")
+            } }
+        }
+    }
+
+    func testConvTranspose1dMatchesNaive() {
+        let cin = 3, cout = 2, k = 4, tin = 5, stride = 2, pad = 1
+        let x = (0..<(cin * tin)).map { Float($0) * 0.1 - 0.4 }
+        let w = (0..<(cin * cout * k)).map { sinf(Float($0)) }
+        let b: [Float] = [0.5, -0.5]
+        let tout = (tin - 1) * stride - 2 * pad + k
+        var y = [Float](repeating: 0, count: cout * tout)
+        var cols = [Float](repeating: 0, count: cout * k * tin)
+        convTranspose1d(x, channels: cin, length: tin, weight: w, bias: b, outChannels: cout, kernel: k,
+                        stride: stride, padding: pad, into: &y, columns: &cols)
+        var ref = [Float](repeating: 0, count: cout * tout)
+        for o in 0..<cout { for t in 0..<tout { ref[o * tout + t] = b[o] } }
+        for c in 0..<cin { for t in 0..<tin { for o in 0..<cout { for kk in 0..<k {
+            let s = t * stride - pad + kk
+            if s >= 0 && s < tout { ref[o * tout + s] += x[c * tin + t] * w[(c * cout + o) * k + kk] }
+        } } } }
+        for i in 0..<ref.count { XCTAssertEqual(y[i], ref[i], accuracy: 1e-5) }
+    }
+
+    func testAttentionCausalAndGrouped() {
+        let T = 4, H = 4, Hkv = 2, D = 3
+        let q = (0..<(T * H * D)).map { sinf(Float($0) * 0.7) }
+        let k = (0..<(T * Hkv * D)).map { cosf(Float($0) * 0.3) }
+        let v = (0..<(T * Hkv * D)).map { Float($0 % 5) - 2 }
+        var out = [Float](repeating: 0, count: T * H * D)
+        var scores = [Float](repeating: 0, count: T * T)
+        attention(q: q, qStride: H * D, k: k, kStride: Hkv * D, v: v, vStride: Hkv * D, out: &out, outStride: H * D,
+                  queries: T, keys: T, heads: H, kvHeads: Hkv, headDim: D, scale: 0.5, causalOffset: 0, scores: &scores)
+        for h in 0..<H { for i in 0..<T {
+            let kv = h / (H / Hkv)
+            var s = [Float](); for j in 0...i { var d: Float = 0; for e in 0..<D { d += q[i * H * D + h * D + e] * k[j * Hkv * D + kv * D + e] }; s.append(d * 0.5) }
+            let m = s.max()!; let ex = s.map { expf($0 - m) }; let z = ex.reduce(0, +)
+            for e in 0..<D {
+                var o: Float = 0; for j in 0...i { o += ex[j] / z * v[j * Hkv * D + kv * D + e] }
+                XCTAssertEqual(out[i * H * D + h * D + e], o, accuracy: 1e-5)
+            }
+        } }
+    }
+
+    func testNormsAndSoftmax() {
+        var x: [Float] = [1, 2, 3, 4]
+        var y = [Float](repeating: 0, count: 4)
+        layerNorm(x, rows: 1, dim: 4, gamma: nil, beta: nil, eps: 0, into: &y)
+        XCTAssertEqual(y.reduce(0, +), 0, accuracy: 1e-5)
+        XCTAssertEqual(y.map { $0 * $0 }.reduce(0, +) / 4, 1, accuracy: 1e-4)
+        let w: [Float] = [1, 1, 1, 2]
+        rmsNorm(x, rows: 1, dim: 4, weight: w, eps: 0, into: &y)
+        let rms = (30.0 / 4.0).squareRoot()
+        XCTAssertEqual(y[3], Float(4 / rms * 2), accuracy: 1e-5)
+        softmaxInPlace(&x, count: 4)
+        XCTAssertEqual(x.reduce(0, +), 1, accuracy: 1e-6)
+        XCTAssertGreaterThan(x[3], x[2])
+    }
+
+    func testHalfConversionAndByteReader() throws {
+        let bits: [UInt16] = [0x3C00, 0xC000, 0x3555]  // 1, -2, ~0.333
+        var out = [Float](repeating: 0, count: 3)
+        bits.withUnsafeBytes { convertToFloat($0.baseAddress!, .f16, count: 3, into: &out) }
+        XCTAssertEqual(out[0], 1); XCTAssertEqual(out[1], -2); XCTAssertEqual(out[2], 0.333, accuracy: 1e-3)
+        let bytes: [UInt8] = [1, 0, 0, 0, 0xff]
+        try bytes.withUnsafeBytes { raw in
+            var r = ByteReader(raw, path: "x.bin")
+            XCTAssertEqual(try r.read(UInt32.self), 1)
+            XCTAssertThrowsError(try r.read(UInt16.self)) { e in
+                XCTAssertTrue("\(e)".hasPrefix("x.bin: truncated"))
+            }
+        }
+    }
+}

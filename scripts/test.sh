@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up whatever is missing (packages, build, default models), then runs the whole test suite
+# in an optimized build, as CI does. Extra arguments go to `swift test` (e.g. --filter AudioIOTests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test >/dev/null
+# OpenBLAS workers must not spin between calls while audio threads run beside them.
+export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
+export CONFAB_REQUIRE_MODELS=1
+swift test -c release -Xswiftc -enable-testing "$@"
