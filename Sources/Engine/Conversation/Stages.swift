@@ -1,0 +1,57 @@
+/// The chain of modality as capabilities: speech → transcript → reply text → speech.
+/// Each stage is one protocol with one default implementation; the conversation pipeline and
+/// any front end talk to the stages only through these.
+
+// MARK: Speech recognition
+
+public struct TranscriptSegment: Sendable, Equatable, Codable {
+    public var start: Double      // seconds from the start of the audio
+    public var end: Double
+    public var text: String
+    public init(start: Double, end: Double, text: String) { self.start = start; self.end = end; self.text = text }
+}
+
+public struct Transcript: Sendable, Equatable, Codable {
+    public var text: String
+    public var segments: [TranscriptSegment]
+    public var language: String?
+    public init(text: String, segments: [TranscriptSegment], language: String? = nil) {
+        self.text = text; self.segments = segments; self.language = language
+    }
+    /// No speech was found (silence or noise): nothing to answer.
+    public var isEmpty: Bool { text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+}
+
+/// Turns 16 kHz mono speech into text.
+public protocol Transcribing: AnyObject, Sendable {
+    /// `samples`: 16 kHz mono float in [-1, 1], any length.
+    func transcribe(_ samples: [Float]) throws -> Transcript
+}
+
+// MARK: Language model
+
+public struct ChatMessage: Sendable, Equatable, Codable {
+    public enum Role: String, Sendable, Codable { case system, user, assistant }
+    public var role: Role
+    public var content: String
+    public init(_ role: Role, _ content: String) { self.role = role; self.content = content }
+}
+
+/// Writes the assistant's reply to a conversation, streaming text pieces as they are produced.
+/// The caller owns the history; an implementation keeps its key/value cache for the longest
+/// token prefix it shares with the previous call, so a follow-up turn prefills only new tokens.
+/// Cancelling the consuming task stops generation at the next token.
+public protocol ResponseGenerating: AnyObject, Sendable {
+    func reply(to messages: [ChatMessage]) -> AsyncThrowingStream<String, Error>
+}
+
+// MARK: Speech synthesis
+
+/// Speaks text: audio arrives in chunks, sentence by sentence, as soon as each is ready.
+public protocol SpeechSynthesizing: AnyObject, Sendable {
+    var sampleRate: Int { get }
+    /// Mono float chunks in [-1, 1] at `sampleRate`, in order. Cancelling the consumer stops synthesis.
+    func speak(_ text: String) -> AsyncThrowingStream<[Float], Error>
+}
+
+import Foundation
