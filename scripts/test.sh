@@ -7,4 +7,4 @@ bash scripts/setup.sh --test >/dev/null
 # OpenBLAS workers must not spin between calls while audio threads run beside them.
 export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
 export CONFAB_REQUIRE_MODELS=1
-swift test -c release -Xswiftc -enable-testing "$@"
+swift test -c release -Xswiftc -enable-testing --disable-swift-testing "$@"
