@@ -41,8 +41,8 @@ public enum AudioDirection: Sendable, CustomStringConvertible {
     var stream: snd_pcm_stream_t { self == .playback ? SND_PCM_STREAM_PLAYBACK : SND_PCM_STREAM_CAPTURE }
 }
 
-/// Sample formats Confab negotiates with a device, in order of preference (float first, then
-/// 16-bit, then the 32-bit formats common on USB/HDA hardware). Conversion to/from Float is ours.
+/// Sample formats Confab negotiates with a device (preference order in `ALSAPCM.configure`).
+/// Conversion to/from Float is ours.
 public enum SampleFormat: Sendable, CustomStringConvertible, CaseIterable {
     case float32, s16, s32, s24in32
     var alsa: snd_pcm_format_t {
@@ -190,7 +190,11 @@ final class ALSAPCM: @unchecked Sendable {
         defer { snd_pcm_hw_params_free(hw) }
         try check(snd_pcm_hw_params_any(h, hw), "any configuration")
         try check(snd_pcm_hw_params_set_access(h, hw, SND_PCM_ACCESS_RW_INTERLEAVED), "interleaved read/write access")
-        guard let format = SampleFormat.allCases.first(where: { snd_pcm_hw_params_test_format(h, hw, $0.alsa) == 0 }) else {
+        // Playback prefers float (our samples are float; `plug` devices convert exactly). Capture prefers
+        // S16, what most microphones deliver; it also keeps clear of alsa-lib 1.2.8's `file` plugin, whose
+        // `infile` goes out of step after the first buffer when `plug` converts its format.
+        let order: [SampleFormat] = direction == .playback ? [.float32, .s16, .s32, .s24in32] : [.s16, .float32, .s32, .s24in32]
+        guard let format = order.first(where: { snd_pcm_hw_params_test_format(h, hw, $0.alsa) == 0 }) else {
             throw AudioDeviceError(.unsupported, device: name, direction: direction, detail: "offers none of FLOAT_LE, S16_LE, S32_LE, S24_LE")
         }
         try check(snd_pcm_hw_params_set_format(h, hw, format.alsa), "format \(format)")
