@@ -92,7 +92,7 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
     private func checkFailure() throws {
         let f = failure.load(ordering: .acquiring)
         if f != 0 { throw AudioDeviceError(.failed, device: device, direction: .playback, detail: alsaErrorText(Int32(f))) }
-        if closed.load(ordering: .acquiring) { throw AudioDeviceError(.failed, device: device, direction: .playback, detail: "closed") }
+        if closed.load(ordering: .acquiring) { throw AudioDeviceError(.closed, device: device, direction: .playback) }
     }
 
     /// A short sleep for program-side waits: a quarter period, at most 5 ms.
