@@ -191,7 +191,7 @@ public final class Conversation: @unchecked Sendable {
             return s
         }
         if wasStopped { return }
-        capture?.stop()
+        capture?.close()
         await waitForCaptureEnd()
         await waitUntilIdle()
         recorder?.close()
