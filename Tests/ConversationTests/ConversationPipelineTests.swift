@@ -57,9 +57,10 @@ final class ConversationPipelineTests: XCTestCase {
         let log = StageLog()
         let asr = FakeTranscriber([], log: log)
         let tts = FakeSynthesizer(log: log)
-        // The model writes the first sentence, then waits until the synthesizer has been asked to speak
-        // it before writing the rest: a pipeline that waited for the whole reply would time out here.
-        let gen = FakeGenerator([.init(text: "Hello there. How can I help you today?", gateAfter: 2)], log: log)
+        // The model writes the first sentence (and the next token, which tells the chunker that "there."
+        // ends a sentence), then waits until the synthesizer has been asked to speak it before writing the
+        // rest: a pipeline that waited for the whole reply would time out here.
+        let gen = FakeGenerator([.init(text: "Hello there. How can I help you today?", gateAfter: 3)], log: log)
         gen.gate = { log.contains("tts:Hello there.") }
         let conversation = try Conversation(configuration(asr, gen, tts), capture: nil, playback: InstantSink())
         let events = EventCollector(conversation)
@@ -150,7 +151,7 @@ final class ConversationPipelineTests: XCTestCase {
         // Stopped within 150 ms of the user's first sound (device time, independent of machine speed).
         let onset = injected + TestSignals.onset(interruption)
         let latency = Double(stop.position - onset) / 16000
-        print("barge-in: playback stopped \(Int(latency * 1000)) ms after the user's speech onset")
+        print("barge-in: playback stopped \(Int(latency * 1000)) ms (device time) after the user's first sample above -34 dBFS")
         XCTAssertGreaterThan(stop.position, onset, "stopped before the user spoke (echo?)")
         XCTAssertLessThanOrEqual(latency, 0.150)
         XCTAssertEqual(device.stopRecords.count, 1)

@@ -10,15 +10,19 @@ final class HistoryAndSessionLogTests: XCTestCase {
         h.append(user: "six seven", assistant: "eight")                  // 10
         h.append(user: "nine ten", assistant: "eleven twelve")           // 14
         XCTAssertEqual(h.exchanges.count, 3)
-        // A 7-word question does not fit (14 + 7 > 20): drop oldest down to ≤ 15 with it.
+        // A 7-word question does not fit (14 + 7 > 20): drop oldest down to ≤ 15 with it (21 → 16 → 13).
         let m = h.messages(adding: "a b c d e f g")
         XCTAssertEqual(m.first, ChatMessage(.system, "be brief"))
         XCTAssertEqual(m.last, ChatMessage(.user, "a b c d e f g"))
-        XCTAssertEqual(h.exchanges.map(\.user), ["six seven", "nine ten"])
-        XCTAssertEqual(m.count, 1 + 4 + 1)
-        h.append(user: "a b c d e f g", assistant: "h i j k l m n o")   // 2+3+4+7+8 = 24 > 20 → ≤ 15
+        XCTAssertEqual(h.exchanges.map(\.user), ["nine ten"])
+        XCTAssertEqual(m.count, 1 + 2 + 1)
+        // 2 + 4 + 15 = 21 > 20: the older exchange goes; the newest (17 with the prompt) fits and stays.
+        h.append(user: "a b c d e f g", assistant: "h i j k l m n o")
         XCTAssertEqual(h.exchanges.map(\.user), ["a b c d e f g"])
         XCTAssertEqual(h.systemPrompt, "be brief")
+        // An exchange that alone exceeds the budget is not kept.
+        h.append(user: String(repeating: "w ", count: 30), assistant: "x")
+        XCTAssertTrue(h.exchanges.isEmpty)
         h.clear()
         XCTAssertTrue(h.exchanges.isEmpty)
         XCTAssertEqual(h.messages(adding: "hi"), [ChatMessage(.system, "be brief"), ChatMessage(.user, "hi")])
