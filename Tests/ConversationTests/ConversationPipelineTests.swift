@@ -103,7 +103,8 @@ final class ConversationPipelineTests: XCTestCase {
         await conversation.stop()
 
         XCTAssertEqual(turns.count, 1)
-        XCTAssertEqual(asr.calls, 1, "the reply's echo was transcribed as a turn")
+        XCTAssertEqual(asr.distinctUtterances, 1, "the reply's echo was transcribed as a turn")
+        XCTAssertTrue(events.events.contains(.partialTranscript("What time is it in Tokyo?")))
         XCTAssertTrue(device.stopRecords.isEmpty, "the reply's own echo interrupted it")
         guard let t = turns.first else { return }
         XCTAssertEqual(t.input, .voice)
@@ -206,7 +207,7 @@ final class ConversationPipelineTests: XCTestCase {
         await conversation.stop()
         XCTAssertTrue(device.stopRecords.isEmpty)
         XCTAssertEqual(turns.first?.spoken, "It is noon. Have a nice lunch.")
-        XCTAssertEqual(asr.calls, 1, "speech or echo during the reply made a turn")
+        XCTAssertEqual(asr.distinctUtterances, 1, "speech or echo during the reply made a turn")
     }
 
     func testSilenceAndNoiseMakeNoTurnAndTwoQuestionsMakeTwo() async throws {
@@ -229,8 +230,32 @@ final class ConversationPipelineTests: XCTestCase {
         device.inject(q2, whenPlayed: 0)
         let turns = await events.waitForTurns(2)
         await conversation.stop()
-        XCTAssertEqual(asr.calls, 2, "noise or the cough made a turn")
+        XCTAssertEqual(asr.distinctUtterances, 2, "noise or the cough made a turn")
         XCTAssertEqual(turns.map(\.transcript), ["What time is it in Tokyo?", "Tell me a joke."])
+    }
+
+    /// Recognition starts when speech pauses and its result is used when the pause becomes the end of
+    /// the turn; if the user goes on, the whole utterance is recognized again.
+    func testEarlyRecognitionDuringTheHangover() async throws {
+        let word = TestSignals.voiced(0.8, rms: 0.05)
+        var script = TestSignals.silence(0.5); script += word
+        script += TestSignals.silence(0.3); script += word     // a pause longer than pauseNotice, shorter than the hangover
+        let device = SimulatedDuplexDevice(script: script)
+        let asr = FakeTranscriber { $0.count < 24000 ? "Hello" : "Hello again" }   // one word, or both
+        let gen = FakeGenerator([.init(text: "Hi.")])
+        let conversation = try Conversation(configuration(asr, gen, FakeSynthesizer()), capture: device, playback: device)
+        let events = EventCollector(conversation)
+        conversation.start()
+        let turns = await events.waitForTurns(1)
+        await conversation.stop()
+        // Two early recognitions (at the inner pause, and at the final one), no third after the hangover.
+        XCTAssertEqual(asr.calls, 2)
+        XCTAssertEqual(asr.utterances.last?.count, asr.utterances.max { $0.count < $1.count }?.count)
+        let partials = events.events.compactMap { if case .partialTranscript(let t) = $0 { return t } else { return nil } }
+        XCTAssertEqual(partials, ["Hello", "Hello again"])
+        XCTAssertEqual(turns.first?.transcript, "Hello again")
+        // The utterance of the turn spans both words.
+        XCTAssertGreaterThan(asr.utterances.last?.count ?? 0, Int(1.9 * 16000))
     }
 
     func testPushToTalkToggleMakesATurn() async throws {
