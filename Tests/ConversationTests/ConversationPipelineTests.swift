@@ -41,6 +41,7 @@ final class ConversationPipelineTests: XCTestCase {
         XCTAssertEqual(t.spoken, t.reply)
         XCTAssertFalse(t.interrupted)
         XCTAssertNotNil(t.timings.firstToken); XCTAssertNotNil(t.timings.firstAudio); XCTAssertNotNil(t.timings.transcript)
+        print("typed turn with fake stages (2 ms/token, instant synthesis): first token \(t.timings.firstToken ?? -1) s, first audio \(t.timings.firstAudio ?? -1) s")
         // All synthesized audio reached the sink, at the sink's rate: 9 words × 0.3 s at 16 kHz.
         XCTAssertEqual(Double(sink.samplesPlayed), 9 * 0.3 * 16000, accuracy: 16)
         XCTAssertEqual(conversation.messages.last, ChatMessage(.assistant, "Paris is the capital of France. It is lovely."))
@@ -79,6 +80,36 @@ final class ConversationPipelineTests: XCTestCase {
         let lastToken = ev.lastIndex { if case .replyToken = $0 { return true } else { return false } }
         XCTAssertNotNil(started); XCTAssertNotNil(lastToken)
         if let s = started, let l = lastToken { XCTAssertLessThan(s, l) }
+    }
+
+    func testTypingDuringAReplyInterruptsIt() async throws {
+        // A sink that never plays (a stalled device): the reply stays queued until it is interrupted.
+        final class StalledSink: PlaybackSink, @unchecked Sendable {
+            let sampleRate = 16000
+            private let lock = NSLock()
+            private var stops = 0, queued = 0
+            var stopCount: Int { lock.withLock { stops } }
+            var queuedCount: Int { lock.withLock { queued } }
+            func enqueue(_ samples: UnsafeBufferPointer<Float>) { lock.withLock { queued += samples.count } }
+            func stop() { lock.withLock { stops += 1 } }
+            var samplesPlayed: Int { 0 }
+        }
+        let sink = StalledSink()
+        let gen = FakeGenerator([.init(text: "A long answer that nobody hears."), .init(text: "Short.")])
+        let conversation = try Conversation(configuration(FakeTranscriber([]), gen, FakeSynthesizer()), capture: nil, playback: sink)
+        let events = EventCollector(conversation)
+        conversation.submit("Tell me everything")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while sink.queuedCount == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        XCTAssertGreaterThan(sink.queuedCount, 0, "the reply was never queued")
+        conversation.submit("Never mind")
+        let turns = await events.waitForTurns(1)
+        await conversation.stop()
+        XCTAssertEqual(sink.stopCount, 1)
+        XCTAssertEqual(turns.first?.interrupted, true)
+        XCTAssertEqual(turns.first?.spoken, "")
+        // Nothing was heard, so the interrupted exchange does not enter the history.
+        XCTAssertEqual(gen.received.last, [ChatMessage(.system, system), ChatMessage(.user, "Never mind")])
     }
 
     // MARK: Hands-free voice turns

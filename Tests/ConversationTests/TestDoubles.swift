@@ -109,6 +109,8 @@ final class FakeGenerator: ResponseGenerating, @unchecked Sendable {
 
 /// "Speaks" text as a speech-like voiced tone, 0.3 s per word, in 0.1 s chunks.
 final class FakeSynthesizer: SpeechSynthesizing, @unchecked Sendable {
+    /// 8 s of synthetic voice at 16 kHz, made once (looped and picked at other rates).
+    static let voice: [Float] = TestSignals.voiced(8, rms: 0.1)
     let sampleRate: Int
     let secondsPerWord: Double
     let log: StageLog
@@ -130,8 +132,8 @@ final class FakeSynthesizer: SpeechSynthesizing, @unchecked Sendable {
         let rate = sampleRate
         return AsyncThrowingStream { continuation in
             let task = Task {
-                var voice = TestSignals.voiced(Double(n) / Double(rate), rms: 0.1)
-                if rate != 16000 { voice = (0..<n).map { voice[min(voice.count - 1, $0 * 16000 / rate)] } }
+                let shared = FakeSynthesizer.voice
+                let voice = (0..<n).map { shared[($0 * 16000 / rate) % shared.count] }
                 var i = 0
                 let chunk = rate / 10
                 while i < n && !Task.isCancelled {
