@@ -11,11 +11,18 @@ import Foundation
 ///   work — far-end lookup, echo cancellation, recording, level, voice detection, the barge-in gate
 ///   (user vs residual echo) — in buffers allocated here, and acts on barge-in synchronously:
 ///   `PlaybackSink.stop()` is called within the frame in which speech is confirmed;
+/// - speech recognition starts when speech pauses (`EnergyVAD.Parameters.pauseNotice`, 0.2 s) in a detached
+///   task, so it runs during the rest of the hangover; its result is used if the pause becomes the end of
+///   the turn, and redone on the whole utterance if the user went on. Recognitions never overlap (one lock);
 /// - each turn is one Swift `Task`: transcription, then generation (this task) and synthesis (a child
 ///   task fed sentence by sentence) run side by side, plus a small watcher of the playback position;
 /// - all shared state (history, the turn in flight, push-to-talk) sits behind one lock, taken once per
 ///   frame or per event, never per sample. Enqueueing reply audio and stopping playback both happen
 ///   under it, so no audio of a cancelled reply can slip into the queue after a barge-in.
+///
+/// Turn taking: a new turn (voice, push-to-talk or typed) interrupts the one in flight. An interrupted
+/// reply enters the history only as far as it was heard (`ReplyTurn.spokenText`); a voice turn cut off
+/// before any of its reply was heard is carried over and prefixed to the user's next words.
 public final class Conversation: @unchecked Sendable {
     public let events: AsyncStream<ConversationEvent>
     private let emitter: AsyncStream<ConversationEvent>.Continuation
