@@ -312,7 +312,7 @@ public final class Conversation: @unchecked Sendable {
                 if !replyActive { emit(.state(.listening)) }
             }
         }
-        if let event = detector.finish(), case .speechEnded(let utterance) = event {
+        if let event = detector.finish(), case .speechEnded(let utterance) = event, !echoSuspect {
             takeTurn(utterance, recognized: early.flatMap { $0.speechEnd == utterance.speechEnd ? $0.task : nil })
         }
     }
