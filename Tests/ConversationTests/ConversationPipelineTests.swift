@@ -30,6 +30,7 @@ final class ConversationPipelineTests: XCTestCase {
         conversation.submit("  What is the capital of France?  ")
         let turns = await events.waitForTurns(1)
         await conversation.stop()
+        await events.drain()
 
         XCTAssertEqual(asr.calls, 0, "typed input must not go through speech recognition")
         XCTAssertEqual(gen.received.first, [ChatMessage(.system, system), ChatMessage(.user, "What is the capital of France?")])
@@ -104,8 +105,9 @@ final class ConversationPipelineTests: XCTestCase {
         XCTAssertGreaterThan(sink.queuedCount, 0, "the reply was never queued")
         conversation.submit("Never mind")
         let turns = await events.waitForTurns(1)
+        XCTAssertEqual(sink.stopCount, 1)          // (stopping the conversation below stops the second reply too)
+        await events.wait("the second reply") { $0.contains(.transcript("Never mind")) }
         await conversation.stop()
-        XCTAssertEqual(sink.stopCount, 1)
         XCTAssertEqual(turns.first?.interrupted, true)
         XCTAssertEqual(turns.first?.spoken, "")
         // Nothing was heard, so the interrupted exchange does not enter the history.

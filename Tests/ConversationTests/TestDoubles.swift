@@ -288,6 +288,9 @@ final class EventCollector: @unchecked Sendable {
 
     var events: [ConversationEvent] { lock.withLock { list } }
 
+    /// After `Conversation.stop()`: waits until every event has been collected.
+    func drain() async { await task?.value }
+
     var finishedTurns: [TurnRecord] {
         events.compactMap { if case .turnFinished(let r) = $0 { return r } else { return nil } }
     }
