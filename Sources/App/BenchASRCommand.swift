@@ -8,7 +8,7 @@ struct BenchASR: ParsableCommand {
         commandName: "asr",
         abstract: "Measure speech recognition: latency and real-time factor per utterance.",
         discussion: """
-        Defaults: --model tiny.en  --beam 1  --runs 3 (best of)  --threads (all cores)
+        Defaults: --model tiny.en  --beam 1  --runs 3 (best of)  --threads (all cores)  full encoder window
                   utterances: the given files, else /usr/share/sounds/alsa/Front_Center.wav and 1/2/4/8 s of it repeated
         """
     )
@@ -18,7 +18,8 @@ struct BenchASR: ParsableCommand {
     @Option(help: "Beam size.") var beam = 1
     @Option(help: "Runs per utterance (the fastest counts).") var runs = 3
     @Option(help: "Threads.") var threads: Int?
-    @Flag(help: "Always encode the whole 30-second window.") var fullWindow = false
+    @Flag(help: "Encode only the frames holding audio (+ --margin): faster on short audio, but transcripts can differ.") var shortWindow = false
+    @Option(help: "With --short-window: extra 10 ms frames encoded after the audio.") var margin = 100
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
@@ -26,7 +27,7 @@ struct BenchASR: ParsableCommand {
             EngineThreads.configure(threads)
             var o = WhisperOptions()
             o.decoding.beamSize = max(1, beam)
-            o.encoderMarginFrames = fullWindow ? nil : WhisperTranscriber.defaultEncoderMargin
+            o.encoderMarginFrames = shortWindow ? max(0, margin) : nil
             let asr = try WhisperTranscriber(directory: try ModelStore().resolve(model, kind: .whisper), options: o)
             var set: [(String, [Float])] = []
             if files.isEmpty {

@@ -9,7 +9,7 @@ struct Transcribe: ParsableCommand {
         abstract: "Transcribe audio files (any format libsndfile reads; `-` reads stdin) with Whisper.",
         discussion: """
         Defaults: --model tiny.en  --beam 5  --task transcribe  --language (English for .en models, detected otherwise)
-                  --threads (all cores)  short audio encodes only its own frames (+1 s margin; --full-window to disable)
+                  --threads (all cores)  the full 30-second encoder window (--short-window trades parity for speed)
         """
     )
 
@@ -20,7 +20,8 @@ struct Transcribe: ParsableCommand {
     @Option(help: "transcribe or translate (to English; multilingual models only).") var task = "transcribe"
     @Flag(help: "Print segment start and end times.") var timestamps = false
     @Flag(help: "Decode without timestamp tokens (<|notimestamps|>).") var noTimestampTokens = false
-    @Flag(help: "Always encode the whole 30-second window (as faster-whisper does).") var fullWindow = false
+    @Flag(help: "Encode only the frames holding audio (+ --margin): faster on short audio, but transcripts can differ.") var shortWindow = false
+    @Option(help: "With --short-window: extra 10 ms frames encoded after the audio.") var margin = 100
     @Flag(help: "JSON output: text, segments, language, timings.") var json = false
     @Option(help: "Threads for the matrix products.") var threads: Int?
 
@@ -34,7 +35,7 @@ struct Transcribe: ParsableCommand {
             o.decoding.withoutTimestamps = noTimestampTokens
             o.language = language
             o.task = t
-            o.encoderMarginFrames = fullWindow ? nil : WhisperTranscriber.defaultEncoderMargin
+            o.encoderMarginFrames = shortWindow ? max(0, margin) : nil
             let dir = try ModelStore().resolve(model, kind: .whisper)
             let asr = try WhisperTranscriber(directory: dir, options: o)
             var outputs: [[String: Any]] = []
