@@ -26,6 +26,8 @@ struct WhisperDecoderLayer { let attn: WhisperSelfAttention; let cross: WhisperC
 public final class WhisperModel: @unchecked Sendable {
     public let config: WhisperConfig
     public let maxBeams: Int
+    /// Query rows per block in the encoder's attention (scores of one block: 64 × 1500 floats = 384 KB, in L2).
+    static let attentionBlock = 64
 
     // weights
     let conv1W, conv1B, conv2W, conv2B, encPos, encLnG, encLnB: FloatBuffer
@@ -113,7 +115,7 @@ public final class WhisperModel: @unchecked Sendable {
         eCols = FloatBuffer(count: max(nMels * 3 * Tm, D * 3 * T))
         eConv1 = FloatBuffer(count: D * Tm); eConv2 = FloatBuffer(count: D * T)
         eX = FloatBuffer(count: T * D); eH = FloatBuffer(count: T * D); eQKV = FloatBuffer(count: T * 3 * D)
-        eAttn = FloatBuffer(count: T * D); eFF = FloatBuffer(count: T * encFF); eScores = FloatBuffer(count: T * T)
+        eAttn = FloatBuffer(count: T * D); eFF = FloatBuffer(count: T * encFF); eScores = FloatBuffer(count: encHeads * WhisperModel.attentionBlock * T)
         encOut = FloatBuffer(count: T * D)
         crossKV = (0..<nDec).map { _ in FloatBuffer(count: T * 2 * D) }
         let B = max(1, maxBeams)
@@ -160,8 +162,8 @@ public final class WhisperModel: @unchecked Sendable {
             layerNorm(x, rows: T, dim: D, gamma: L.attn.lnG.pointer, beta: L.attn.lnB.pointer, into: eH.pointer)
             linear(eH.pointer, rows: T, inFeatures: D, weight: L.attn.qkvW.pointer, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: eQKV.pointer)
             let q = eQKV.pointer
-            attention(q: q, qStride: 3 * D, k: q + D, kStride: 3 * D, v: q + 2 * D, vStride: 3 * D, out: eAttn.pointer, outStride: D,
-                      queries: T, keys: T, heads: H, kvHeads: H, headDim: D / H, scale: scale, scores: eScores.pointer)
+            blockedAttention(q: q, qStride: 3 * D, k: q + D, kStride: 3 * D, v: q + 2 * D, vStride: 3 * D, out: eAttn.pointer, outStride: D,
+                             queries: T, keys: T, heads: H, headDim: D / H, scale: scale, block: WhisperModel.attentionBlock, scratch: eScores.pointer)
             linear(eAttn.pointer, rows: T, inFeatures: D, weight: L.attn.outW.pointer, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
             // feed-forward: x += fc2(GELU(fc1(LN(x))))
             let F = config.nAudioFF

@@ -17,6 +17,9 @@ public struct WhisperOptions: Sendable {
     public var conditionOnPreviousText = true
     public var noSpeechThreshold: Float = 0.6
     public var logProbThreshold: Float = -1
+    /// Confab's addition to faster-whisper's rule: a window whose peak is below this (−60 dBFS) is silence and is
+    /// skipped without decoding (beam search on digital silence can otherwise pass the rule with " You").
+    public var silencePeak: Float = 0.001
     /// Encode only the mel frames that hold audio plus this margin (in 10 ms frames) instead of the whole
     /// 30-second window; nil encodes the full window as faster-whisper does. Off by default: on 32 espeak-ng
     /// utterances a 1–3 s margin changed 21–25 of 32 tiny.en transcripts (Whisper is trained on full windows).
@@ -89,7 +92,7 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
         let samples: [Float]
         do { samples = try AudioFile.readMono(path, sampleRate: LogMelSpectrogram.sampleRate) }
         catch {
-            let text = (error as? CustomStringConvertible)?.description ?? "\(error)"
+            let text = "\(error)"
             throw AudioInputError(path: path, problem: text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text)
         }
         guard !samples.isEmpty else { throw AudioInputError(path: path, problem: "no audio (zero length)") }
@@ -124,6 +127,10 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
             // encoder: the whole window, or only the frames holding audio + margin (even, ≤ window)
             var encFrames = W
             if let margin = o.encoderMarginFrames { encFrames = min(W, ((segmentSize + margin + 1) / 2) * 2) }
+            let lo = min(samples.count, seek * LogMelSpectrogram.hop), hi = min(samples.count, (seek + segmentSize) * LogMelSpectrogram.hop)
+            var peak: Float = 0
+            for i in lo..<hi { peak = max(peak, abs(samples[i])) }
+            if peak < o.silencePeak { seek += segmentSize; continue }
             t = Date()
             features.withUnsafeBufferPointer { f in
                 model.encode(mel: f.baseAddress!, stride: frames, offset: seek, available: seek + segmentSize, frames: encFrames)
@@ -156,6 +163,7 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
             }
             let tokens = result.tokens
             let tb = vocab.timestampBegin
+            let previousSeek = seek
             var current: [(start: Double, end: Double, tokens: [Int])] = []
             let singleEnding = tokens.count >= 2 && tokens[tokens.count - 2] < tb && tokens[tokens.count - 1] >= tb
             let consecutive = tokens.indices.filter { $0 > 0 && tokens[$0] >= tb && tokens[$0 - 1] >= tb }
@@ -176,6 +184,7 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
                 current.append((timeOffset, timeOffset + duration, tokens))
                 seek += segmentSize
             }
+            if seek <= previousSeek { seek = previousSeek + segmentSize }   // never loop on a window (degenerate timestamps)
             for seg in current {
                 let text = vocab.decode(seg.tokens)
                 if seg.start == seg.end || text.trimmingCharacters(in: .whitespaces).isEmpty { continue }
