@@ -155,11 +155,19 @@ final class ConversationPipelineTests: XCTestCase {
     }
 
     func testBargeInStopsPlaybackCancelsTheReplyAndKeepsOnlyTheSpokenPart() async throws {
+        try await bargeIn(echo: [(640, 0.5), (1040, -0.2)])     // on speakers: the reply's echo in the capture
+    }
+
+    func testBargeInOnHeadphones() async throws {
+        try await bargeIn(echo: [])
+    }
+
+    func bargeIn(echo: [(delay: Int, gain: Float)], file: StaticString = #filePath, line: UInt = #line) async throws {
         let q1 = try TestSignals.fixture("question-tokyo")
         let interruption = try TestSignals.fixture("interruption-joke")
         var script = TestSignals.silence(0.5); script += q1
         let device = SimulatedDuplexDevice(script: script)
-        device.echo = [(640, 0.5), (1040, -0.2)]
+        device.echo = echo
         let asr = FakeTranscriber(["What is the capital of France?", "Wait, tell me a joke instead."])
         let first = "Paris is the capital of France."          // 6 words: 1.8 s of audio
         let second = "It has many museums and old cafes."       // 7 words: 2.1 s
@@ -182,10 +190,11 @@ final class ConversationPipelineTests: XCTestCase {
         guard turns.count == 2, let injected = device.injections.first, let stop = device.stopRecords.first else {
             return XCTFail("turns \(turns.count), injections \(device.injections), stops \(device.stopRecords)")
         }
-        // Stopped within 150 ms of the user's first sound (device time, independent of machine speed).
-        let onset = injected + TestSignals.onset(interruption)
+        // Stopped within 150 ms of the user's first sound (device time, independent of machine speed),
+        // counting from the first sample above -46 dBFS.
+        let onset = injected + TestSignals.onset(interruption, threshold: 0.005)
         let latency = Double(stop.position - onset) / 16000
-        print("barge-in: playback stopped \(Int(latency * 1000)) ms (device time) after the user's first sample above -34 dBFS")
+        print("barge-in (\(echo.isEmpty ? "no echo" : "with echo")): playback stopped \(Int(latency * 1000)) ms (device time) after the user's first sample above -46 dBFS")
         XCTAssertGreaterThan(stop.position, onset, "stopped before the user spoke (echo?)")
         XCTAssertLessThanOrEqual(latency, 0.150)
         XCTAssertEqual(device.stopRecords.count, 1)

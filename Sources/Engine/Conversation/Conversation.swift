@@ -42,7 +42,8 @@ public final class Conversation: @unchecked Sendable {
     private var history: ConversationHistory
     private var turn: ReplyTurn?                 // the turn in flight
     private var turnTask: Task<Void, Never>?
-    private var turnCount = 0
+    private var turnCount = 0                    // turns started (including ones with nothing to answer)
+    private var finishedTurns = 0                // turns answered (logged)
     private var carriedOver = ""                 // user text of a turn cut off before its reply was heard
     private var pttRecording = false
     private var pttCount = 0
@@ -448,6 +449,8 @@ public final class Conversation: @unchecked Sendable {
             let spoken = interrupted ? t.spokenText(upTo: t.stoppedAt ?? playback.samplesPlayed) : reply.trimmingWhitespace
             if !spoken.isEmpty { history.append(user: text, assistant: spoken) }
             else if interrupted && t.interruptedBy == .voice { carriedOver = text }   // unanswered: ask again with the next words
+            finishedTurns += 1
+            record.turn = finishedTurns          // turns that reached the model, numbered from 1
             return (spoken, interrupted, t.interruptedBy, t.firstAudioSeconds)
         }
         record.reply = reply
