@@ -1,0 +1,528 @@
+import AudioIO
+import Foundation
+
+/// The conversation engine: capture → (echo cancellation) → voice detection, push-to-talk or typed text
+/// → Transcribing → ResponseGenerating (streamed) → SentenceChunker → SpeechSynthesizing (streamed)
+/// → PlaybackSink, with barge-in, multi-turn history and a session log. Reports everything as
+/// `ConversationEvent`s on `events`.
+///
+/// Threading:
+/// - one capture thread (a `Thread`, not the cooperative pool, because `read` blocks) does all per-frame
+///   work — far-end lookup, echo cancellation, recording, level, voice detection — in buffers allocated
+///   here, and acts on barge-in synchronously: `PlaybackSink.stop()` is called within the frame in which
+///   speech is confirmed;
+/// - each turn is one Swift `Task`: transcription, then generation (this task) and synthesis (a child
+///   task fed sentence by sentence) run side by side, plus a small watcher of the playback position;
+/// - all shared state (history, the turn in flight, push-to-talk) sits behind one lock, taken once per
+///   frame or per event, never per sample. Enqueueing reply audio and stopping playback both happen
+///   under it, so no audio of a cancelled reply can slip into the queue after a barge-in.
+public final class Conversation: @unchecked Sendable {
+    public let events: AsyncStream<ConversationEvent>
+    private let emitter: AsyncStream<ConversationEvent>.Continuation
+
+    private let config: ConversationConfiguration
+    private let capture: (any CaptureFrameSource)?
+    private let playback: any PlaybackSink
+    private let frameSize: Int
+    private let captureRate: Int
+    private let ttsResampler: Resampler?
+    private let reference: FarEndReference
+    private let sessionLog: SessionLog?
+
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var history: ConversationHistory
+    private var turn: ReplyTurn?                 // the turn in flight
+    private var turnTask: Task<Void, Never>?
+    private var turnCount = 0
+    private var carriedOver = ""                 // user text of a turn cut off before its reply was heard
+    private var pttRecording = false
+    private var pttCount = 0
+    private var pttReset = false
+    private var stopped = false
+
+    // Capture thread only.
+    private let detector: any VoiceActivityDetecting
+    private let echoCanceller: EchoCanceller?
+    private var recorder: ConversationRecorder?
+    private let near: UnsafeMutablePointer<Float>
+    private let far: UnsafeMutablePointer<Float>
+    private let clean: UnsafeMutablePointer<Float>
+    private let pttBuffer: UnsafeMutablePointer<Float>
+    private let pttCapacity: Int
+    private var captureThread: Thread?
+    private let captureFinished = DispatchSemaphore(value: 0)
+
+    /// - Parameters:
+    ///   - capture: the microphone (nil: typed input only).
+    ///   - playback: the speaker.
+    public init(_ configuration: ConversationConfiguration, capture: (any CaptureFrameSource)?, playback: any PlaybackSink) throws {
+        config = configuration
+        self.capture = capture
+        self.playback = playback
+        (events, emitter) = AsyncStream.makeStream(of: ConversationEvent.self, bufferingPolicy: .unbounded)
+        history = ConversationHistory(systemPrompt: configuration.systemPrompt, budget: configuration.historyBudget,
+                                      tokenCount: configuration.tokenCount)
+        captureRate = capture?.sampleRate ?? 16000
+        guard captureRate > 0, playback.sampleRate > 0 else {
+            throw ConversationError("audio: bad sample rate (capture \(captureRate) Hz, playback \(playback.sampleRate) Hz)")
+        }
+        var vadParameters = configuration.vad
+        vadParameters.sampleRate = captureRate
+        let vad = EnergyVAD(vadParameters)
+        detector = vad
+        frameSize = vad.frameSize
+        let synthRate = configuration.synthesizer.sampleRate
+        ttsResampler = synthRate == playback.sampleRate ? nil : Resampler(from: max(synthRate, 1), to: playback.sampleRate)
+        let referenceSeconds = 2 * configuration.maxQueuedAudio + configuration.echoTail + 2
+        reference = FarEndReference(capacity: Int(referenceSeconds * Double(playback.sampleRate)), startPosition: playback.samplesPlayed)
+        if capture != nil && configuration.echoCancellation {
+            guard playback.sampleRate == captureRate else {
+                throw ConversationError("audio: echo cancellation needs capture and playback at one rate (capture \(captureRate) Hz, playback \(playback.sampleRate) Hz)")
+            }
+            echoCanceller = try EchoCanceller(sampleRate: captureRate, frameSize: frameSize, tail: configuration.echoTail)
+        } else {
+            echoCanceller = nil
+        }
+        sessionLog = try configuration.sessionLogPath.map { try SessionLog(path: $0) }
+        if let path = configuration.recordingPath, capture != nil {
+            recorder = try ConversationRecorder(path: path, sampleRate: captureRate, frameSize: frameSize)
+        }
+        near = .allocate(capacity: frameSize); near.initialize(repeating: 0, count: frameSize)
+        far = .allocate(capacity: frameSize); far.initialize(repeating: 0, count: frameSize)
+        clean = .allocate(capacity: frameSize); clean.initialize(repeating: 0, count: frameSize)
+        pttCapacity = Int(vadParameters.maxUtterance * Double(captureRate))
+        pttBuffer = .allocate(capacity: max(pttCapacity, 1)); pttBuffer.initialize(repeating: 0, count: max(pttCapacity, 1))
+    }
+
+    deinit {
+        near.deallocate(); far.deallocate(); clean.deallocate(); pttBuffer.deallocate()
+    }
+
+    // MARK: Control (any thread)
+
+    /// Starts listening (no-op without a capture source).
+    public func start() {
+        guard capture != nil, captureThread == nil else { return }
+        emit(.state(.listening))
+        let thread = Thread { [self] in captureLoop() }
+        thread.name = "confab-capture"
+        thread.qualityOfService = .userInteractive
+        captureThread = thread
+        thread.start()
+    }
+
+    /// A typed line: interrupts any reply and runs the chain from the language model on.
+    public func submit(_ text: String) {
+        let line = text.trimmingWhitespace
+        guard !line.isEmpty else { return }
+        lock.withLock {
+            guard !stopped else { return }
+            interruptLocked(by: .typed)
+            carriedOver = ""
+            startTurnLocked(.typed(line), ended: .now, hangover: nil)
+        }
+    }
+
+    /// Push-to-talk toggle: the first call starts recording (and interrupts any reply), the second
+    /// ends it and makes the recording a turn.
+    public func togglePushToTalk() {
+        lock.withLock {
+            guard !stopped, capture != nil else { return }
+            if !pttRecording {
+                interruptLocked(by: .pushToTalk)
+                pttRecording = true; pttCount = 0
+                emit(.state(.hearingYou))
+            } else {
+                pttRecording = false; pttReset = true
+                let samples = Array(UnsafeBufferPointer(start: pttBuffer, count: pttCount))
+                pttCount = 0
+                if samples.count >= frameSize {
+                    startTurnLocked(.audio(samples, .pushToTalk), ended: .now, hangover: nil)
+                } else {
+                    emit(.state(.listening))
+                }
+            }
+        }
+    }
+
+    /// Stops the current reply, if any, as a barge-in would.
+    public func interrupt() { lock.withLock { interruptLocked(by: .typed) } }
+
+    /// Forgets the conversation so far (keeps the system prompt).
+    public func clearHistory() { lock.withLock { history.clear(); carriedOver = "" } }
+
+    /// The messages the model would see before a new user message.
+    public var messages: [ChatMessage] {
+        lock.withLock {
+            var m: [ChatMessage] = history.systemPrompt.isEmpty ? [] : [ChatMessage(.system, history.systemPrompt)]
+            for e in history.exchanges { m.append(ChatMessage(.user, e.user)); m.append(ChatMessage(.assistant, e.assistant)) }
+            return m
+        }
+    }
+
+    /// Returns when the capture stream has ended (end of file, or `stop`) and its last utterance is handed on.
+    public func waitForCaptureEnd() async {
+        guard captureThread != nil else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { [captureFinished] in
+                captureFinished.wait(); captureFinished.signal()
+                c.resume()
+            }
+        }
+    }
+
+    /// Returns when no turn is in progress.
+    public func waitUntilIdle() async {
+        while true {
+            let task = lock.withLock { turnTask }
+            guard let task else { return }
+            await task.value
+            let done = lock.withLock { turnTask == nil || turnTask == task }
+            if done { lock.withLock { if turnTask == task { turnTask = nil } }; return }
+        }
+    }
+
+    /// Ends the conversation: stops capture, cancels any reply, finishes `events`.
+    public func stop() async {
+        let wasStopped = lock.withLock { () -> Bool in
+            let s = stopped; stopped = true
+            if !s { interruptLocked(by: .typed) }
+            return s
+        }
+        if wasStopped { return }
+        capture?.stop()
+        await waitForCaptureEnd()
+        await waitUntilIdle()
+        recorder?.close()
+        emitter.finish()
+    }
+
+    // MARK: Capture thread
+
+    private func captureLoop() {
+        defer { captureFinished.signal() }
+        guard let capture else { return }
+        let levelEvery = max(1, Int(config.levelInterval * Double(captureRate) / Double(frameSize)))
+        let guardFrames = Int(config.echoGuard * Double(captureRate) / Double(frameSize))
+        var lastPlayed = playback.samplesPlayed
+        var frameIndex = 0
+        var ignoreFrames = 0
+        var replyWasActive = false
+
+        while true {
+            if config.pauseCaptureDuringReply {
+                while lock.withLock({ turn != nil && !stopped }) { usleep(2000) }
+            }
+            let n = capture.read(into: near, count: frameSize)
+            if n <= 0 { break }
+            if n < frameSize { (near + n).update(repeating: 0, count: frameSize - n) }
+
+            // Far end: what the device played during this frame.
+            let played = playback.samplesPlayed
+            reference.frame(from: lastPlayed, to: played, into: far, count: frameSize)
+            lastPlayed = played
+            if let echoCanceller {
+                echoCanceller.process(near: near, far: far, out: clean)
+            } else {
+                clean.update(from: near, count: frameSize)
+            }
+            if let recorder {
+                do { try recorder.write(mic: near, speaker: far) } catch {
+                    emit(.error("recording: \(error)")); self.recorder = nil
+                }
+            }
+            frameIndex += 1
+            if frameIndex % levelEvery == 0 { emit(.audioLevel(Self.rmsDB(clean, frameSize))) }
+
+            // Push-to-talk records every frame; the detector rests meanwhile.
+            let (ptt, replyActive, resetDetector) = lock.withLock { () -> (Bool, Bool, Bool) in
+                if pttRecording {
+                    let k = min(frameSize, pttCapacity - pttCount)
+                    if k > 0 { (pttBuffer + pttCount).update(from: clean, count: k); pttCount += k }
+                }
+                let r = pttReset; pttReset = false
+                return (pttRecording, turn.map { !$0.cancelled } ?? false, r)
+            }
+            if resetDetector { detector.reset() }
+            if ptt || !config.handsFree { continue }
+
+            if !config.bargeIn {
+                // Half duplex: ignore the microphone while a reply runs and for a moment after (its echo).
+                if replyActive { replyWasActive = true; detector.reset(); continue }
+                if replyWasActive { replyWasActive = false; ignoreFrames = guardFrames }
+                if ignoreFrames > 0 { ignoreFrames -= 1; continue }
+            }
+
+            guard let event = detector.process(UnsafeBufferPointer(start: clean, count: frameSize)) else { continue }
+            switch event {
+            case .speechStarted:
+                emit(.state(.hearingYou))
+                if replyActive { lock.withLock { interruptLocked(by: .voice) } }
+            case .speechEnded(let utterance):
+                takeTurn(utterance)
+            case .speechDiscarded:
+                if !replyActive { emit(.state(.listening)) }
+            }
+        }
+        if let event = detector.finish(), case .speechEnded(let utterance) = event { takeTurn(utterance) }
+    }
+
+    private func takeTurn(_ utterance: VoiceUtterance) {
+        let ended = ContinuousClock.now
+        lock.withLock {
+            guard !stopped else { return }
+            interruptLocked(by: .voice)
+            startTurnLocked(.audio(utterance.samples, .voice), ended: ended, hangover: config.vad.hangover)
+        }
+    }
+
+    static func rmsDB(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s: Float = 0
+        for i in 0..<n { s += x[i] * x[i] }
+        return 10 * log10f(max(s / Float(max(n, 1)), 1e-12))
+    }
+
+    // MARK: Turns
+
+    private enum Input {
+        case audio([Float], TurnInput)
+        case typed(String)
+        var kind: TurnInput { if case .audio(_, let k) = self { return k } else { return .typed } }
+    }
+
+    /// Cancels the turn in flight: stops its playback at once and cancels generation and synthesis.
+    private func interruptLocked(by cause: TurnInput) {
+        guard let t = turn, !t.cancelled else { return }
+        t.cancelled = true
+        t.interruptedBy = cause
+        if t.enqueuedEnd > t.firstPosition {
+            playback.stop()
+            let at = playback.samplesPlayed
+            t.stoppedAt = at
+            reference.rewind(to: at)
+        }
+        turnTask?.cancel()
+    }
+
+    private func startTurnLocked(_ input: Input, ended: ContinuousClock.Instant, hangover: Double?) {
+        turnCount += 1
+        let t = ReplyTurn(number: turnCount, position: reference.writtenEnd)
+        turn = t
+        let previous = turnTask
+        turnTask = Task { [self] in
+            await previous?.value          // the interrupted turn's bookkeeping comes first
+            await run(t, input, ended: ended, hangover: hangover)
+        }
+    }
+
+    private func run(_ t: ReplyTurn, _ input: Input, ended: ContinuousClock.Instant, hangover: Double?) async {
+        var record = TurnRecord(turn: t.number, started: Date(), input: input.kind, transcript: "", reply: "",
+                                spoken: "", interrupted: false, timings: TurnTimings(), error: nil)
+        record.timings.hangover = hangover
+        func since() -> Double { let d = ContinuousClock.now - ended; return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+
+        // 1. Speech → text.
+        var text: String
+        switch input {
+        case .typed(let line):
+            text = line
+        case .audio(let samples, _):
+            emit(.state(.transcribing))
+            let speech = captureRate == 16000 ? samples : Resampler.resample(samples, from: captureRate, to: 16000)
+            do {
+                text = try config.transcriber.transcribe(speech).text.trimmingWhitespace
+            } catch {
+                emit(.error("speech recognition: \(error)"))
+                finishWithoutReply(t)
+                return
+            }
+        }
+        if input.kind != .typed {
+            let carried = lock.withLock { () -> String in let c = carriedOver; carriedOver = ""; return c }
+            if !carried.isEmpty && !text.isEmpty { text = carried + " " + text } else if text.isEmpty { text = carried }
+        }
+        if text.isEmpty {                       // silence or noise: no turn
+            finishWithoutReply(t)
+            return
+        }
+        if Task.isCancelled {                   // the user went on speaking: this text joins the next turn
+            if t.interruptedBy == .voice { lock.withLock { carriedOver = text } }
+            finishWithoutReply(t)
+            return
+        }
+        record.transcript = text
+        record.timings.transcript = since()
+        emit(.transcript(text))
+        emit(.timing(.transcript, record.timings.transcript ?? 0))
+
+        // 2. Text → reply, spoken sentence by sentence as it is written.
+        let messages = lock.withLock { history.messages(adding: text) }
+        emit(.state(.thinking))
+        var reply = ""
+        let (chunks, chunkSink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)
+        var generationError: String?
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.synthesize(chunks, t) }
+            group.addTask { await self.watchPlayback(t, ended: ended) }
+            var chunker = SentenceChunker(config.chunker)
+            do {
+                for try await piece in config.generator.reply(to: messages) {
+                    if Task.isCancelled { break }
+                    if reply.isEmpty {
+                        record.timings.firstToken = since()
+                        emit(.timing(.firstToken, record.timings.firstToken ?? 0))
+                    }
+                    reply += piece
+                    emit(.replyToken(piece))
+                    for chunk in chunker.append(piece) { chunkSink.yield(chunk) }
+                }
+                if !Task.isCancelled { for chunk in chunker.finish() { chunkSink.yield(chunk) } }
+            } catch {
+                if !Task.isCancelled && !(error is CancellationError) { generationError = "language model: \(error)" }
+            }
+            record.timings.generationEnd = since()
+            chunkSink.finish()
+            await group.waitForAll()
+        }
+        if let generationError { emit(.error(generationError)); record.error = generationError }
+
+        // 3. Bookkeeping: history, log, events.
+        let (spoken, interrupted, cause, firstAudio) = lock.withLock { () -> (String, Bool, TurnInput?, Double?) in
+            let interrupted = t.cancelled
+            let spoken = interrupted ? t.spokenText(upTo: t.stoppedAt ?? playback.samplesPlayed) : reply.trimmingWhitespace
+            if !spoken.isEmpty { history.append(user: text, assistant: spoken) }
+            else if interrupted && t.interruptedBy == .voice { carriedOver = text }   // unanswered: ask again with the next words
+            return (spoken, interrupted, t.interruptedBy, t.firstAudioSeconds)
+        }
+        record.reply = reply
+        record.spoken = spoken
+        record.interrupted = interrupted
+        record.timings.firstAudio = firstAudio
+        if interrupted { emit(.interrupted(spoken: spoken)) }
+        if let sessionLog {
+            do { try sessionLog.append(record) } catch { emit(.error("\(error)")) }
+        }
+        let stillCurrent = lock.withLock { () -> Bool in
+            if turn === t { turn = nil; return true }
+            return false
+        }
+        emit(.turnFinished(record))
+        if stillCurrent && cause != .voice && cause != .pushToTalk { emit(.state(.listening)) }
+    }
+
+    private func finishWithoutReply(_ t: ReplyTurn) {
+        let current = lock.withLock { () -> Bool in
+            if turn === t { turn = nil; return true }
+            return false
+        }
+        if current { emit(.state(.listening)) }
+    }
+
+    /// Synthesizes each chunk as it arrives and queues its audio for playback, at most
+    /// `maxQueuedAudio` ahead of the device.
+    private func synthesize(_ chunks: AsyncStream<String>, _ t: ReplyTurn) async {
+        var speakable = SpeakableText()
+        var index = 0
+        let maxAhead = Int(config.maxQueuedAudio * Double(playback.sampleRate))
+        for await chunk in chunks {
+            if Task.isCancelled || lock.withLock({ t.cancelled }) { break }
+            let say = speakable.speakable(chunk)
+            let sentence = lock.withLock { () -> Int in
+                t.sentences.append(ReplyTurn.Sentence(text: chunk, start: t.enqueuedEnd, end: t.enqueuedEnd))
+                return t.sentences.count - 1
+            }
+            if say.isEmpty { continue }
+            emit(.replySentenceStarted(index: index, text: chunk))
+            index += 1
+            do {
+                for try await audio in config.synthesizer.speak(say) {
+                    let samples = ttsResampler?.process(audio) ?? audio
+                    while !Task.isCancelled, lock.withLock({ !t.cancelled && t.enqueuedEnd - playback.samplesPlayed > maxAhead }) {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                    let queued = lock.withLock { () -> Bool in
+                        guard !t.cancelled else { return false }
+                        samples.withUnsafeBufferPointer { buf in
+                            let start = reference.append(buf)
+                            playback.enqueue(buf)
+                            if t.firstAudioPosition == nil, let k = buf.firstIndex(where: { abs($0) > 1e-3 }) {
+                                t.firstAudioPosition = start + k
+                            }
+                            t.enqueuedEnd = start + buf.count
+                            t.sentences[sentence].end = t.enqueuedEnd
+                        }
+                        return true
+                    }
+                    if !queued || Task.isCancelled { break }
+                }
+            } catch {
+                if !Task.isCancelled && !(error is CancellationError) { emit(.error("speech synthesis: \(error)")) }
+            }
+        }
+        lock.withLock { t.synthesisDone = true }
+    }
+
+    /// Follows the playback position: stamps the first audible sample, reports `.speaking`, and
+    /// returns when the whole reply has been played (or the turn was cancelled).
+    private func watchPlayback(_ t: ReplyTurn, ended: ContinuousClock.Instant) async {
+        var speaking = false
+        while true {
+            let (done, started) = lock.withLock { () -> (Bool, Bool) in
+                if t.cancelled { return (true, false) }
+                let played = playback.samplesPlayed
+                var started = false
+                if t.firstAudioSeconds == nil, let first = t.firstAudioPosition, played > first {
+                    let d = ContinuousClock.now - ended
+                    t.firstAudioSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+                    started = true
+                }
+                return (t.synthesisDone && played >= t.enqueuedEnd, started)
+            }
+            if started && !speaking {
+                speaking = true
+                emit(.state(.speaking))
+                if let s = lock.withLock({ t.firstAudioSeconds }) { emit(.timing(.firstAudio, s)) }
+            }
+            if done { return }
+            // Cancellation ends the sleep early; the next pass sees `t.cancelled`.
+            try? await Task.sleep(for: .milliseconds(speaking ? 20 : 5))
+        }
+    }
+
+    private func emit(_ event: ConversationEvent) { emitter.yield(event) }
+}
+
+/// One turn's reply as it is queued and played, guarded by the conversation's lock.
+final class ReplyTurn: @unchecked Sendable {
+    struct Sentence { var text: String; var start: Int; var end: Int }   // playback positions [start, end)
+    let number: Int
+    let firstPosition: Int
+    var cancelled = false
+    var interruptedBy: TurnInput?
+    var stoppedAt: Int?
+    var sentences: [Sentence] = []
+    var enqueuedEnd: Int
+    var firstAudioPosition: Int?
+    var firstAudioSeconds: Double?
+    var synthesisDone = false
+
+    init(number: Int, position: Int) { self.number = number; firstPosition = position; enqueuedEnd = position }
+
+    /// The reply text heard up to playback position `played`: whole sentences played, and the share of
+    /// the words of the sentence playing when it stopped (cut with a dash).
+    func spokenText(upTo played: Int) -> String {
+        var parts: [String] = []
+        for s in sentences {
+            if s.end <= played && (s.end > s.start || s.start < played) { parts.append(s.text); continue }
+            if s.start < played && played < s.end {
+                let words = s.text.split(whereSeparator: \.isWhitespace)
+                let share = Double(played - s.start) / Double(s.end - s.start)
+                let n = Int((share * Double(words.count)).rounded(.down))
+                if n > 0 { parts.append(words[0..<n].joined(separator: " ") + "—") }
+            }
+            break
+        }
+        return parts.joined(separator: " ")
+    }
+}

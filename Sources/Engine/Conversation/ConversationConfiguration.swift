@@ -1,0 +1,46 @@
+/// Everything a conversation is made of: the three model stages and the knobs of turn taking,
+/// streaming, barge-in, memory and logging. One value, so a front end or a test builds it once.
+public struct ConversationConfiguration: Sendable {
+    public var transcriber: any Transcribing
+    public var generator: any ResponseGenerating
+    public var synthesizer: any SpeechSynthesizing
+
+    public var systemPrompt = "You are Confab, a friendly voice assistant running on the user's computer. "
+        + "Answer in a few short spoken sentences, without markdown, lists or code unless asked."
+    /// Tokens of system prompt + history + the new message; oldest exchanges are dropped past it.
+    public var historyBudget = 1536
+    /// Token counter for the budget (give it the model's tokenizer; the default estimates).
+    public var tokenCount: @Sendable (String) -> Int = ConversationHistory.estimatedTokens
+
+    /// Hands-free turn taking with the voice activity detector. When false, only push-to-talk and
+    /// typed lines make turns.
+    public var handsFree = true
+    public var vad = EnergyVAD.Parameters()
+    public var chunker = SentenceChunker.Parameters()
+
+    /// User speech during a reply stops it (`--no-barge-in` sets false: the microphone is then ignored
+    /// while a reply plays and for `echoGuard` after it, for setups without echo cancellation).
+    public var bargeIn = true
+    public var echoGuard = 0.3
+    /// Cancel the reply's echo in the capture with speexdsp (needs capture and playback at one rate).
+    public var echoCancellation = true
+    /// Longest echo path the canceller covers, seconds.
+    public var echoTail = 0.3
+    /// File mode (headless): capture is not read while a turn is in progress, so a file holding several
+    /// questions is answered one by one instead of interrupting itself.
+    public var pauseCaptureDuringReply = false
+
+    /// Synthesis runs at most this many seconds ahead of playback (bounded memory, cheap cancellation).
+    public var maxQueuedAudio = 20.0
+    /// Seconds between `.audioLevel` events.
+    public var levelInterval = 0.1
+
+    /// JSON Lines session log (one record per turn), if any.
+    public var sessionLogPath: String?
+    /// Stereo WAV of microphone (left) and reply audio (right), if any.
+    public var recordingPath: String?
+
+    public init(transcriber: any Transcribing, generator: any ResponseGenerating, synthesizer: any SpeechSynthesizing) {
+        self.transcriber = transcriber; self.generator = generator; self.synthesizer = synthesizer
+    }
+}
