@@ -1,3 +1,5 @@
+import Engine
+
 /// Everything the front end shows, as plain data. Events from the engine update it; `ScreenRenderer`
 /// draws it. Keeping it free of ncurses lets tests check what a person would see.
 public struct ScreenModel: Sendable {
@@ -21,6 +23,10 @@ public struct ScreenModel: Sendable {
     public var entries: [Entry] = []
     /// The reply as the model writes it (moved into `entries` when the turn ends).
     public var streamingReply: String?
+    /// Words recognized so far while the user is still speaking, if the recognizer offers them.
+    public var partialTranscript: String?
+    /// Timings of the turn in progress, shown as they arrive.
+    public var pendingTimings = TurnTimings()
     public var inputLevelDB: Float = -90
     public var talking = false             // push-to-talk open
     public var latency: String?
@@ -58,6 +64,7 @@ public struct ScreenModel: Sendable {
             for (i, l) in lines.enumerated() { out.append((sp, (i == 0 ? label : indent) + l)) }
         }
         for e in entries { emit(e.speaker, e.text) }
+        if let p = partialTranscript, !p.isEmpty { emit(.you, p + " …") }
         if let r = streamingReply { emit(.confab, r + "▍") }
         return out
     }
