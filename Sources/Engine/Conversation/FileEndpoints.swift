@@ -42,7 +42,6 @@ public final class FilePlaybackSink: PlaybackSink, @unchecked Sendable {
     private let writer: AudioFile.Writer?
     private let lock = NSLock()
     private var played = 0
-    private var firstAudio: Date?
 
     /// `path` nil: the audio is counted and dropped.
     public init(path: String?, sampleRate: Int) throws {
