@@ -25,13 +25,17 @@ public func attention(q: UnsafePointer<Float>, qStride: Int,
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(Tq), Int32(Tk), Int32(D),
                         scale, qh, Int32(qStride), kh, Int32(kStride), 0, scores, Int32(Tk))
         }
-        for i in 0..<Tq {
-            let row = scores + i * Tk
-            if let off = causalOffset {
-                let last = off + i
-                if last + 1 < Tk { for j in (last + 1)..<Tk { row[j] = -Float.infinity } }
+        // Rows are independent: large score matrices (encoders) are normalized on all engine threads.
+        nonisolated(unsafe) let scoresP = scores
+        EngineThreads.parallelChunks(Tq, minChunk: max(1, 65536 / max(Tk, 1))) { rows in
+            for i in rows {
+                let row = scoresP + i * Tk
+                if let off = causalOffset {
+                    let last = off + i
+                    if last + 1 < Tk { for j in (last + 1)..<Tk { row[j] = -Float.infinity } }
+                }
+                softmaxInPlace(row, count: Tk)
             }
-            softmaxInPlace(row, count: Tk)
         }
         // out_h[Tq, D] = scores · vh
         let oh = out + h * D

@@ -1,0 +1,276 @@
+import Foundation
+
+/// Whisper hyperparameters, read from the weight shapes (and the num_heads scalars).
+public struct WhisperConfig: Sendable, Equatable {
+    public var nMels: Int, nAudioCtx: Int, nAudioState: Int, nAudioHead: Int, nAudioLayer: Int, nAudioFF: Int
+    public var nTextCtx: Int, nTextState: Int, nTextHead: Int, nTextLayer: Int, nTextFF: Int, nVocab: Int
+}
+
+/// Pre-norm self-attention block: LN, fused Q|K|V [3D, D], out-projection [D, D].
+struct WhisperSelfAttention {
+    let lnG, lnB, qkvW, qkvB, outW, outB: FloatBuffer
+}
+/// Pre-norm cross-attention block: LN, Q [D, D], fused K|V over the encoder output [2D, D], out-projection.
+struct WhisperCrossAttention {
+    let lnG, lnB, qW, qB, kvW, kvB, outW, outB: FloatBuffer
+}
+/// Pre-norm feed-forward: LN, fc1 [F, D], GELU, fc2 [D, F].
+struct WhisperFFN {
+    let lnG, lnB, w1, b1, w2, b2: FloatBuffer
+}
+struct WhisperEncoderLayer { let attn: WhisperSelfAttention; let ffn: WhisperFFN }
+struct WhisperDecoderLayer { let attn: WhisperSelfAttention; let cross: WhisperCrossAttention; let ffn: WhisperFFN }
+
+/// Whisper encoder–decoder on float32 weights (converted from f16/int8/int16 at load) and OpenBLAS.
+/// Every run buffer is allocated here, once, for the largest shapes (a full 30-second window, `maxBeams` beams).
+public final class WhisperModel: @unchecked Sendable {
+    public let config: WhisperConfig
+    public let maxBeams: Int
+    /// Query rows per block in the encoder's attention (scores of one block: 64 × 1500 floats = 384 KB, in L2).
+    static let attentionBlock = 64
+
+    // weights
+    let conv1W, conv1B, conv2W, conv2B, encPos, encLnG, encLnB: FloatBuffer
+    let encLayers: [WhisperEncoderLayer]
+    let embed, decPos, decLnG, decLnB: FloatBuffer          // embed [V, D] is also the output head
+    let decLayers: [WhisperDecoderLayer]
+
+    // encoder run state (maximum: Tm = 2·nAudioCtx mel frames, T = nAudioCtx positions)
+    let eIn, eCols, eConv1, eConv2, eX, eH, eQKV, eAttn, eFF, eScores: FloatBuffer
+    /// Encoder output [T, D] and the cross-attention K|V [T, 2D] per decoder layer, for the current window.
+    let encOut: FloatBuffer
+    let crossKV: [FloatBuffer]
+    public private(set) var encodedFrames = 0    // T of the current window
+
+    // decoder run state
+    let selfK, selfV: [FloatBuffer]               // per layer [maxBeams, nTextCtx, D]
+    let dX, dH, dQKV, dAttn, dFF, dScores, dTmp: FloatBuffer
+    /// Logits rows [maxBeams, V] of the last decoder call.
+    public let logits: FloatBuffer
+
+    public init(file: CTranslate2ModelFile, maxBeams: Int = 5) throws {
+        let f = file
+        let c1 = try f.dims("encoder/conv1/weight")
+        guard c1.count == 3 else { throw ModelFileError(path: f.path, problem: "encoder/conv1/weight has shape \(c1), expected [D, n_mels, 3]") }
+        let D = c1[0], nMels = c1[1]
+        let encPosDims = try f.dims("encoder/position_encodings/encodings")
+        let decPosDims = try f.dims("decoder/position_encodings/encodings")
+        let embDims = try f.dims("decoder/embeddings/weight")
+        guard encPosDims.count == 2, decPosDims.count == 2, embDims.count == 2, encPosDims[1] == D, embDims[1] == D, decPosDims[1] == D else {
+            throw ModelFileError(path: f.path, problem: "inconsistent Whisper shapes (encoder pos \(encPosDims), decoder pos \(decPosDims), embeddings \(embDims))")
+        }
+        var nEnc = 0; while f.has("encoder/layer_\(nEnc)/self_attention/linear_0/weight") { nEnc += 1 }
+        var nDec = 0; while f.has("decoder/layer_\(nDec)/self_attention/linear_0/weight") { nDec += 1 }
+        guard nEnc > 0, nDec > 0 else { throw ModelFileError(path: f.path, problem: "no encoder/decoder layers (not a Whisper model)") }
+        let encFF = try f.dims("encoder/layer_0/ffn/linear_0/weight")[0]
+        let decFF = try f.dims("decoder/layer_0/ffn/linear_0/weight")[0]
+        let encHeads = f.scalar("encoder/num_heads") ?? D / 64
+        let decHeads = f.scalar("decoder/num_heads") ?? D / 64
+        guard encHeads > 0, D % encHeads == 0, decHeads > 0, D % decHeads == 0 else {
+            throw ModelFileError(path: f.path, problem: "num_heads does not divide the model width \(D)")
+        }
+        config = WhisperConfig(nMels: nMels, nAudioCtx: encPosDims[0], nAudioState: D, nAudioHead: encHeads, nAudioLayer: nEnc, nAudioFF: encFF,
+                               nTextCtx: decPosDims[0], nTextState: D, nTextHead: decHeads, nTextLayer: nDec, nTextFF: decFF, nVocab: embDims[0])
+        self.maxBeams = max(1, maxBeams)
+
+        func w(_ n: String, _ s: [Int]) throws -> FloatBuffer { try f.floats(n, expect: s) }
+        func selfAttn(_ p: String) throws -> WhisperSelfAttention {
+            WhisperSelfAttention(lnG: try w("\(p)/layer_norm/gamma", [D]), lnB: try w("\(p)/layer_norm/beta", [D]),
+                                 qkvW: try w("\(p)/linear_0/weight", [3 * D, D]), qkvB: try w("\(p)/linear_0/bias", [3 * D]),
+                                 outW: try w("\(p)/linear_1/weight", [D, D]), outB: try w("\(p)/linear_1/bias", [D]))
+        }
+        func ffn(_ p: String, _ F: Int) throws -> WhisperFFN {
+            WhisperFFN(lnG: try w("\(p)/layer_norm/gamma", [D]), lnB: try w("\(p)/layer_norm/beta", [D]),
+                       w1: try w("\(p)/linear_0/weight", [F, D]), b1: try w("\(p)/linear_0/bias", [F]),
+                       w2: try w("\(p)/linear_1/weight", [D, F]), b2: try w("\(p)/linear_1/bias", [D]))
+        }
+        conv1W = try w("encoder/conv1/weight", [D, nMels, 3]); conv1B = try w("encoder/conv1/bias", [D])
+        conv2W = try w("encoder/conv2/weight", [D, D, 3]); conv2B = try w("encoder/conv2/bias", [D])
+        encPos = try w("encoder/position_encodings/encodings", encPosDims)
+        encLayers = try (0..<nEnc).map { i in
+            WhisperEncoderLayer(attn: try selfAttn("encoder/layer_\(i)/self_attention"), ffn: try ffn("encoder/layer_\(i)/ffn", encFF))
+        }
+        encLnG = try w("encoder/layer_norm/gamma", [D]); encLnB = try w("encoder/layer_norm/beta", [D])
+        embed = try w("decoder/embeddings/weight", embDims)
+        decPos = try w("decoder/position_encodings/encodings", decPosDims)
+        decLayers = try (0..<nDec).map { i in
+            let p = "decoder/layer_\(i)/attention"
+            let cross = WhisperCrossAttention(lnG: try w("\(p)/layer_norm/gamma", [D]), lnB: try w("\(p)/layer_norm/beta", [D]),
+                                              qW: try w("\(p)/linear_0/weight", [D, D]), qB: try w("\(p)/linear_0/bias", [D]),
+                                              kvW: try w("\(p)/linear_1/weight", [2 * D, D]), kvB: try w("\(p)/linear_1/bias", [2 * D]),
+                                              outW: try w("\(p)/linear_2/weight", [D, D]), outB: try w("\(p)/linear_2/bias", [D]))
+            return WhisperDecoderLayer(attn: try selfAttn("decoder/layer_\(i)/self_attention"), cross: cross, ffn: try ffn("decoder/layer_\(i)/ffn", decFF))
+        }
+        decLnG = try w("decoder/layer_norm/gamma", [D]); decLnB = try w("decoder/layer_norm/beta", [D])
+        if f.has("decoder/projection/weight") {
+            // Whisper ties the output head to the embeddings; a separate head would need its own buffer.
+            guard f.variables["decoder/projection/weight"]?.offset == f.variables["decoder/embeddings/weight"]?.offset else {
+                throw ModelFileError(path: f.path, problem: "untied decoder/projection/weight is not supported")
+            }
+        }
+
+        // run state
+        let T = config.nAudioCtx, Tm = 2 * T, C = config.nTextCtx
+        eIn = FloatBuffer(count: nMels * Tm)
+        eCols = FloatBuffer(count: max(nMels * 3 * Tm, D * 3 * T))
+        eConv1 = FloatBuffer(count: D * Tm); eConv2 = FloatBuffer(count: D * T)
+        eX = FloatBuffer(count: T * D); eH = FloatBuffer(count: T * D); eQKV = FloatBuffer(count: T * 3 * D)
+        eAttn = FloatBuffer(count: T * D); eFF = FloatBuffer(count: T * encFF); eScores = FloatBuffer(count: encHeads * WhisperModel.attentionBlock * T)
+        encOut = FloatBuffer(count: T * D)
+        crossKV = (0..<nDec).map { _ in FloatBuffer(count: T * 2 * D) }
+        let B = max(1, maxBeams)
+        selfK = (0..<nDec).map { _ in FloatBuffer(count: B * C * D) }
+        selfV = (0..<nDec).map { _ in FloatBuffer(count: B * C * D) }
+        let R = max(C, B)
+        dX = FloatBuffer(count: R * D); dH = FloatBuffer(count: R * D); dQKV = FloatBuffer(count: R * 3 * D)
+        dAttn = FloatBuffer(count: R * D); dFF = FloatBuffer(count: R * decFF); dScores = FloatBuffer(count: R * max(C, T))
+        dTmp = FloatBuffer(count: B * C * D)
+        logits = FloatBuffer(count: max(2, B) * config.nVocab)
+    }
+
+    // MARK: Encoder
+
+    /// Encodes `frames` mel frames (even, ≤ 2·nAudioCtx) of `mel` ([nMels, stride] channels-first, starting at column
+    /// `offset`; columns past the end of `available` count as zeros, as pad_or_trim pads). Only frames/2 positions
+    /// are computed, with the positional encodings sliced to match — the short-utterance path.
+    /// Leaves encOut [T, D] and crossKV for the decoder.
+    public func encode(mel: UnsafePointer<Float>, stride: Int, offset: Int, available: Int, frames Tm: Int) {
+        let D = config.nAudioState, H = config.nAudioHead, nMels = config.nMels
+        let T = Tm / 2
+        encodedFrames = T
+        // x [nMels, Tm]: copy the window (zero beyond the content).
+        let inp = eIn
+        for m in 0..<nMels {
+            let src = mel + m * stride + offset, dst = inp.pointer + m * Tm
+            let n = max(0, min(Tm, available - offset))
+            if n > 0 { dst.update(from: src, count: n) }
+            if n < Tm { (dst + n).update(repeating: 0, count: Tm - n) }
+        }
+        // conv1 (k3, pad 1) → [D, Tm], GELU; conv2 (k3, stride 2, pad 1) → [D, T], GELU
+        conv1d(inp.pointer, channels: nMels, length: Tm, weight: conv1W.pointer, bias: conv1B.pointer, outChannels: D, kernel: 3,
+               stride: 1, padding: 1, into: eConv1.pointer, columns: eCols.pointer)
+        parallelGELU(eConv1.pointer, D * Tm)
+        conv1d(eConv1.pointer, channels: D, length: Tm, weight: conv2W.pointer, bias: conv2B.pointer, outChannels: D, kernel: 3,
+               stride: 2, padding: 1, into: eConv2.pointer, columns: eCols.pointer)
+        parallelGELU(eConv2.pointer, D * T)
+        // x [T, D] = conv2ᵀ + pos[0..<T]
+        let x = eX.pointer, c2 = eConv2.pointer, pos = encPos.pointer
+        for t in 0..<T { for d in 0..<D { x[t * D + d] = c2[d * T + t] + pos[t * D + d] } }
+        let scale = 1 / Float(D / H).squareRoot()
+        for L in encLayers {
+            // self-attention: x += out(attn(LN(x)))
+            layerNorm(x, rows: T, dim: D, gamma: L.attn.lnG.pointer, beta: L.attn.lnB.pointer, into: eH.pointer)
+            linear(eH.pointer, rows: T, inFeatures: D, weight: L.attn.qkvW.pointer, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: eQKV.pointer)
+            let q = eQKV.pointer
+            blockedAttention(q: q, qStride: 3 * D, k: q + D, kStride: 3 * D, v: q + 2 * D, vStride: 3 * D, out: eAttn.pointer, outStride: D,
+                             queries: T, keys: T, heads: H, headDim: D / H, scale: scale, block: WhisperModel.attentionBlock, scratch: eScores.pointer)
+            linear(eAttn.pointer, rows: T, inFeatures: D, weight: L.attn.outW.pointer, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
+            // feed-forward: x += fc2(GELU(fc1(LN(x))))
+            let F = config.nAudioFF
+            layerNorm(x, rows: T, dim: D, gamma: L.ffn.lnG.pointer, beta: L.ffn.lnB.pointer, into: eH.pointer)
+            linear(eH.pointer, rows: T, inFeatures: D, weight: L.ffn.w1.pointer, bias: L.ffn.b1.pointer, outFeatures: F, into: eFF.pointer)
+            parallelGELU(eFF.pointer, T * F)
+            linear(eFF.pointer, rows: T, inFeatures: F, weight: L.ffn.w2.pointer, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
+        }
+        layerNorm(x, rows: T, dim: D, gamma: encLnG.pointer, beta: encLnB.pointer, into: encOut.pointer)
+        // cross-attention keys/values, once per window: kv[l] [T, 2D]
+        for (l, L) in decLayers.enumerated() {
+            linear(encOut.pointer, rows: T, inFeatures: D, weight: L.cross.kvW.pointer, bias: L.cross.kvB.pointer, outFeatures: 2 * D, into: crossKV[l].pointer)
+        }
+    }
+
+    private func parallelGELU(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        nonisolated(unsafe) let p = p
+        EngineThreads.parallelChunks(n, minChunk: 65536) { r in geluInPlace(p + r.lowerBound, count: r.count) }
+    }
+
+    // MARK: Decoder
+
+    /// Prefill: runs `tokens` at positions start..<start+n for beam 0, filling its self-attention cache.
+    /// Logits for the rows in `logitRows` (indices into tokens) land in `logits` rows 0, 1, ….
+    public func decodePrefill(_ tokens: [Int], start: Int, logitRows: [Int]) {
+        let n = tokens.count
+        decoderLayers(tokens: tokens, rows: n, prefillStart: start, stepPosition: 0)
+        computeLogits(rows: logitRows)
+    }
+
+    /// One step for `tokens.count` beams, beam b's token at `position` with beam b's cache. Logits row b per beam.
+    public func decodeStep(_ tokens: [Int], position: Int) {
+        decoderLayers(tokens: tokens, rows: tokens.count, prefillStart: nil, stepPosition: position)
+        computeLogits(rows: Array(0..<tokens.count))
+    }
+
+    /// Beam b's cache becomes old beam parents[b]'s cache (positions 0..<length).
+    public func reorderCache(parents: [Int], length: Int) {
+        let D = config.nTextState, C = config.nTextCtx
+        if parents.enumerated().allSatisfy({ $0.offset == $0.element }) { return }
+        for cache in selfK + selfV {
+            for (b, p) in parents.enumerated() { (dTmp.pointer + b * C * D).update(from: cache.pointer + p * C * D, count: length * D) }
+            for b in 0..<parents.count { (cache.pointer + b * C * D).update(from: dTmp.pointer + b * C * D, count: length * D) }
+        }
+    }
+
+    /// Copies beam 0's cache (0..<length) to beams 1..<count (after the prompt prefill).
+    public func broadcastCache(count: Int, length: Int) {
+        reorderCache(parents: Array(repeating: 0, count: count), length: length)
+    }
+
+    private func decoderLayers(tokens: [Int], rows R: Int, prefillStart: Int?, stepPosition: Int) {
+        let D = config.nTextState, H = config.nTextHead, C = config.nTextCtx, F = config.nTextFF
+        let T = encodedFrames
+        let x = dX.pointer
+        // x [R, D] = embed[token] + pos[position]
+        for r in 0..<R {
+            let tok = min(max(tokens[r], 0), config.nVocab - 1)
+            let p = min(prefillStart.map { $0 + r } ?? stepPosition, C - 1)
+            let e = embed.pointer + tok * D, ps = decPos.pointer + p * D, xr = x + r * D
+            for d in 0..<D { xr[d] = e[d] + ps[d] }
+        }
+        let scale = 1 / Float(D / H).squareRoot()
+        for (l, L) in decLayers.enumerated() {
+            // masked self-attention with the cache
+            layerNorm(x, rows: R, dim: D, gamma: L.attn.lnG.pointer, beta: L.attn.lnB.pointer, into: dH.pointer)
+            linear(dH.pointer, rows: R, inFeatures: D, weight: L.attn.qkvW.pointer, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: dQKV.pointer)
+            let K = selfK[l].pointer, V = selfV[l].pointer, qkv = dQKV.pointer
+            if let s = prefillStart {
+                for r in 0..<R {
+                    (K + (s + r) * D).update(from: qkv + r * 3 * D + D, count: D)
+                    (V + (s + r) * D).update(from: qkv + r * 3 * D + 2 * D, count: D)
+                }
+                attention(q: qkv, qStride: 3 * D, k: K, kStride: D, v: V, vStride: D, out: dAttn.pointer, outStride: D,
+                          queries: R, keys: s + R, heads: H, kvHeads: H, headDim: D / H, scale: scale, causalOffset: s, scores: dScores.pointer)
+            } else {
+                let p = stepPosition
+                for b in 0..<R {
+                    let kb = K + b * C * D, vb = V + b * C * D
+                    (kb + p * D).update(from: qkv + b * 3 * D + D, count: D)
+                    (vb + p * D).update(from: qkv + b * 3 * D + 2 * D, count: D)
+                    attention(q: qkv + b * 3 * D, qStride: 3 * D, k: kb, kStride: D, v: vb, vStride: D, out: dAttn.pointer + b * D, outStride: D,
+                              queries: 1, keys: p + 1, heads: H, kvHeads: H, headDim: D / H, scale: scale, scores: dScores.pointer)
+                }
+            }
+            linear(dAttn.pointer, rows: R, inFeatures: D, weight: L.attn.outW.pointer, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
+            // cross-attention over the encoder output (all rows share K/V)
+            layerNorm(x, rows: R, dim: D, gamma: L.cross.lnG.pointer, beta: L.cross.lnB.pointer, into: dH.pointer)
+            linear(dH.pointer, rows: R, inFeatures: D, weight: L.cross.qW.pointer, bias: L.cross.qB.pointer, outFeatures: D, into: dQKV.pointer)
+            let kv = crossKV[l].pointer
+            attention(q: dQKV.pointer, qStride: D, k: kv, kStride: 2 * D, v: kv + D, vStride: 2 * D, out: dAttn.pointer, outStride: D,
+                      queries: R, keys: T, heads: H, kvHeads: H, headDim: D / H, scale: scale, scores: dScores.pointer)
+            linear(dAttn.pointer, rows: R, inFeatures: D, weight: L.cross.outW.pointer, bias: L.cross.outB.pointer, outFeatures: D, into: x, accumulate: true)
+            // feed-forward
+            layerNorm(x, rows: R, dim: D, gamma: L.ffn.lnG.pointer, beta: L.ffn.lnB.pointer, into: dH.pointer)
+            linear(dH.pointer, rows: R, inFeatures: D, weight: L.ffn.w1.pointer, bias: L.ffn.b1.pointer, outFeatures: F, into: dFF.pointer)
+            geluInPlace(dFF.pointer, count: R * F)
+            linear(dFF.pointer, rows: R, inFeatures: F, weight: L.ffn.w2.pointer, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
+        }
+    }
+
+    /// logits[i] = LN(x[rows[i]]) · embedᵀ (tied head).
+    private func computeLogits(rows: [Int]) {
+        let D = config.nTextState, V = config.nVocab
+        for (i, r) in rows.enumerated() {
+            layerNorm(dX.pointer + r * D, rows: 1, dim: D, gamma: decLnG.pointer, beta: decLnB.pointer, into: dH.pointer + i * D)
+        }
+        linear(dH.pointer, rows: rows.count, inFeatures: D, weight: embed.pointer, bias: nil, outFeatures: V, into: logits.pointer)
+    }
+}
