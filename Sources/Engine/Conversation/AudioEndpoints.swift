@@ -26,8 +26,9 @@ public protocol PlaybackSink: AnyObject, Sendable {
 public protocol CaptureFrameSource: AnyObject, Sendable {
     var sampleRate: Int { get }
     /// Blocks until `count` samples are written to `buffer` and returns `count`; returns fewer
-    /// (possibly 0) only at the end of the stream (end of file, device closed or `stop` called).
+    /// (possibly 0) only at the end of the stream (end of file, device closed or `close` called).
     func read(into buffer: UnsafeMutablePointer<Float>, count: Int) -> Int
-    /// Ends the stream: a blocked or later `read` returns at once.
-    func stop()
+    /// Ends the stream: a blocked or later `read` returns at once. (Named apart from
+    /// `PlaybackSink.stop()` so one full-duplex object may serve as both.)
+    func close()
 }

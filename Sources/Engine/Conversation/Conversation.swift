@@ -8,9 +8,9 @@ import Foundation
 ///
 /// Threading:
 /// - one capture thread (a `Thread`, not the cooperative pool, because `read` blocks) does all per-frame
-///   work — far-end lookup, echo cancellation, recording, level, voice detection — in buffers allocated
-///   here, and acts on barge-in synchronously: `PlaybackSink.stop()` is called within the frame in which
-///   speech is confirmed;
+///   work — far-end lookup, echo cancellation, recording, level, voice detection, the barge-in gate
+///   (user vs residual echo) — in buffers allocated here, and acts on barge-in synchronously:
+///   `PlaybackSink.stop()` is called within the frame in which speech is confirmed;
 /// - each turn is one Swift `Task`: transcription, then generation (this task) and synthesis (a child
 ///   task fed sentence by sentence) run side by side, plus a small watcher of the playback position;
 /// - all shared state (history, the turn in flight, push-to-talk) sits behind one lock, taken once per
@@ -191,7 +191,7 @@ public final class Conversation: @unchecked Sendable {
             return s
         }
         if wasStopped { return }
-        capture?.stop()
+        capture?.close()
         await waitForCaptureEnd()
         await waitUntilIdle()
         recorder?.close()
@@ -209,6 +209,11 @@ public final class Conversation: @unchecked Sendable {
         var frameIndex = 0
         var ignoreFrames = 0
         var replyWasActive = false
+        let frameSeconds = Double(frameSize) / Double(captureRate)
+        var gate = BargeInGate(tailFrames: Int((config.echoTail / frameSeconds).rounded(.up)) + 1,
+                               windowFrames: max(1, Int((config.vad.startConfirmation / frameSeconds).rounded())),
+                               marginDB: config.bargeInMarginDB)
+        var echoSuspect = false      // the speech in progress began while only the reply's echo was loud enough
 
         while true {
             if config.pauseCaptureDuringReply {
@@ -233,7 +238,9 @@ public final class Conversation: @unchecked Sendable {
                 }
             }
             frameIndex += 1
-            if frameIndex % levelEvery == 0 { emit(.audioLevel(Self.rmsDB(clean, frameSize))) }
+            let cleanEnergy = Self.meanSquare(clean, frameSize)
+            gate.update(clean: cleanEnergy, far: Self.meanSquare(far, frameSize))
+            if frameIndex % levelEvery == 0 { emit(.audioLevel(10 * log10f(max(cleanEnergy, 1e-12)))) }
 
             // Push-to-talk records every frame; the detector rests meanwhile.
             let (ptt, replyActive, resetDetector) = lock.withLock { () -> (Bool, Bool, Bool) in
@@ -254,14 +261,32 @@ public final class Conversation: @unchecked Sendable {
                 if ignoreFrames > 0 { ignoreFrames -= 1; continue }
             }
 
-            guard let event = detector.process(UnsafeBufferPointer(start: clean, count: frameSize)) else { continue }
-            switch event {
-            case .speechStarted:
+            if echoSuspect && !gate.farActive {
+                // The reply and its echo are over; forget the echo-only "speech". If the user is talking,
+                // the detector finds it again at once (its pre-roll still holds the start).
+                echoSuspect = false
+                detector.reset()
+            }
+            let event = detector.process(UnsafeBufferPointer(start: clean, count: frameSize))
+            if echoSuspect && detector.inSpeech && gate.userAboveEcho {
+                // The user is now clearly louder than the echo: a barge-in after all.
+                echoSuspect = false
                 emit(.state(.hearingYou))
                 if replyActive { lock.withLock { interruptLocked(by: .voice) } }
+            }
+            guard let event else { continue }
+            switch event {
+            case .speechStarted:
+                if gate.userAboveEcho {
+                    emit(.state(.hearingYou))
+                    if replyActive { lock.withLock { interruptLocked(by: .voice) } }
+                } else {
+                    echoSuspect = true
+                }
             case .speechEnded(let utterance):
-                takeTurn(utterance)
+                if echoSuspect { echoSuspect = false } else { takeTurn(utterance) }
             case .speechDiscarded:
+                echoSuspect = false
                 if !replyActive { emit(.state(.listening)) }
             }
         }
@@ -277,10 +302,10 @@ public final class Conversation: @unchecked Sendable {
         }
     }
 
-    static func rmsDB(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    static func meanSquare(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var s: Float = 0
         for i in 0..<n { s += x[i] * x[i] }
-        return 10 * log10f(max(s / Float(max(n, 1)), 1e-12))
+        return s / Float(max(n, 1))
     }
 
     // MARK: Turns

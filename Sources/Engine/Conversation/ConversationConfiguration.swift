@@ -21,6 +21,9 @@ public struct ConversationConfiguration: Sendable {
     /// User speech during a reply stops it (`--no-barge-in` sets false: the microphone is then ignored
     /// while a reply plays and for `echoGuard` after it, for setups without echo cancellation).
     public var bargeIn = true
+    /// While reply audio plays, speech interrupts only if the cleaned capture is this many dB above the
+    /// measured echo leak (see `BargeInGate`).
+    public var bargeInMarginDB: Float = 6
     public var echoGuard = 0.3
     /// Cancel the reply's echo in the capture with speexdsp (needs capture and playback at one rate).
     public var echoCancellation = true

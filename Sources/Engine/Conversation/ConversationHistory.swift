@@ -60,11 +60,11 @@ public struct ConversationHistory: Sendable {
         var total = tokens + extra
         guard total > budget else { return }
         let target = Int(Double(budget) * lowWater)
+        // Oldest first, down to the low-water mark, but the newest exchange goes only if it does not fit.
         var drop = 0
-        while drop < exchanges.count && total > target {
-            total -= tokenCount(exchanges[drop].user) + tokenCount(exchanges[drop].assistant)
-            drop += 1
-        }
+        func cost(_ i: Int) -> Int { tokenCount(exchanges[i].user) + tokenCount(exchanges[i].assistant) }
+        while drop < exchanges.count - 1 && total > target { total -= cost(drop); drop += 1 }
+        if total > budget && drop < exchanges.count { total -= cost(drop); drop += 1 }
         exchanges.removeFirst(drop)
     }
 }

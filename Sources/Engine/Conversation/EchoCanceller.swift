@@ -5,8 +5,9 @@ import CSpeexDSP
 ///
 /// Call `process` once per frame with the microphone frame (near end) and the frame of samples handed
 /// to playback at the same time (far end), both mono at `sampleRate` and `frameSize` long. The filter
-/// covers echo paths up to `tail` seconds (device latency + room). speexdsp works on 16-bit samples;
-/// conversion happens in buffers allocated once.
+/// covers echo paths up to `tail` seconds (device latency + room). The output is the cleaned near end
+/// one frame late (the preprocessor's overlap-add). speexdsp works on 16-bit samples; conversion
+/// happens in buffers allocated once.
 public final class EchoCanceller {
     public let sampleRate: Int
     public let frameSize: Int

@@ -49,6 +49,9 @@ public final class EnergyVAD: VoiceActivityDetecting {
         public var noiseRise = 0.4
         /// Time constant of the noise floor rising on speech-like frames (a persistent hum).
         public var slowNoiseRise = 8.0
+        /// Fastest rise of the noise floor, dB per second, on non-speech frames and on speech-like ones.
+        public var maxNoiseRiseDB = 30.0
+        public var maxSlowNoiseRiseDB = 3.0
         /// Speech band.
         public var lowHz = 300.0, highHz = 3400.0
         public init() {}
@@ -78,6 +81,7 @@ public final class EnergyVAD: VoiceActivityDetecting {
     private let smoothed: UnsafeMutablePointer<Float>   // [bins] power smoothed over ~3 frames
     private var noiseReady = false
     private let riseFast: Float, riseSlow: Float
+    private let capFast: Float, capSlow: Float        // largest rise per frame (factor)
 
     // Pre-roll ring: the last `preRollCount` samples seen (before the current frame).
     private let preRollRing: UnsafeMutablePointer<Float>
@@ -108,6 +112,8 @@ public final class EnergyVAD: VoiceActivityDetecting {
         let frameSeconds = Double(frameSize) / sr
         riseFast = Float(1 - exp(-frameSeconds / max(parameters.noiseRise, 1e-3)))
         riseSlow = Float(1 - exp(-frameSeconds / max(parameters.slowNoiseRise, 1e-3)))
+        capFast = Float(pow(10, parameters.maxNoiseRiseDB * frameSeconds / 10))
+        capSlow = Float(pow(10, parameters.maxSlowNoiseRiseDB * frameSeconds / 10))
         preRollCount = max(0, Int(parameters.preRoll * sr))
         preRollRing = .allocate(capacity: max(preRollCount, 1)); preRollRing.initialize(repeating: 0, count: max(preRollCount, 1))
         utteranceCapacity = preRollCount + Int(parameters.maxUtterance * sr) + frameSize
@@ -209,11 +215,16 @@ public final class EnergyVAD: VoiceActivityDetecting {
         let speechLike = snr >= parameters.snrThreshold && level >= parameters.minLevel
             && flatness <= parameters.maxFlatness && zcr <= parameters.maxZeroCrossingRate
 
-        // Floor: falls at once to quieter frames, rises fast on noise-like frames, slowly otherwise.
-        let rise = speechLike || state == .speech ? riseSlow : riseFast
+        // Floor: falls at once to quieter frames, rises fast on noise-like frames outside speech, slowly
+        // on speech-like frames and inside a (candidate) utterance, so it does not learn the voice itself.
+        // The rise is a time constant near the floor (an unbiased average of the noise) and capped in
+        // dB per second far above it (a loud voice must not be learned within a few frames).
+        let slow = speechLike || state != .silence
+        let rise = slow ? riseSlow : riseFast
+        let cap = slow ? capSlow : capFast
         for k in 0..<bins {
             let s = max(smoothed[k], 1e-12)
-            if s < noise[k] { noise[k] = s } else { noise[k] += rise * (s - noise[k]) }
+            if s < noise[k] { noise[k] = s } else { noise[k] = min(noise[k] + rise * (s - noise[k]), noise[k] * cap) }
         }
         features = Features(levelDB: level, snrDB: snr, flatness: flatness, zeroCrossingRate: zcr, speechLike: speechLike)
         return speechLike

@@ -1,0 +1,91 @@
+import Engine
+import XCTest
+
+final class SentenceChunkerTests: XCTestCase {
+    /// Streams `text` in small pieces (as a model would) and returns every chunk, the final flush included.
+    func chunks(_ text: String, pieceLength: Int = 3, _ p: SentenceChunker.Parameters = .init()) -> [String] {
+        var c = SentenceChunker(p)
+        var out: [String] = []
+        var piece = ""
+        for ch in text {
+            piece.append(ch)
+            if piece.count == pieceLength { out += c.append(piece); piece = "" }
+        }
+        out += c.append(piece)
+        out += c.finish()
+        return out
+    }
+
+    func testSplitsAtSentenceEnds() {
+        XCTAssertEqual(chunks("Hello there. How are you? I am fine!"), ["Hello there.", "How are you?", "I am fine!"])
+    }
+
+    func testDoesNotSplitAbbreviationsNumbersOrEllipses() {
+        XCTAssertEqual(chunks("Dr. Smith met Mr. Jones at 3.5 km. Then they left."),
+                       ["Dr. Smith met Mr. Jones at 3.5 km.", "Then they left."])
+        XCTAssertEqual(chunks("Use a fruit, e.g. an apple. Or i.e. a pear."),
+                       ["Use a fruit, e.g. an apple.", "Or i.e. a pear."])
+        XCTAssertEqual(chunks("Well... I think so. Wait… really? Yes."), ["Well... I think so.", "Wait… really?", "Yes."])
+        XCTAssertEqual(chunks("It costs $1,000.50 today. J. R. R. Tolkien wrote it."),
+                       ["It costs $1,000.50 today.", "J. R. R. Tolkien wrote it."])
+        XCTAssertEqual(chunks("Version 2.0 is out. See example.com for it."), ["Version 2.0 is out.", "See example.com for it."])
+    }
+
+    func testDoesNotSplitInsideQuotesOrParentheses() {
+        XCTAssertEqual(chunks("He said \"Stop. Now.\" Then he left."), ["He said \"Stop. Now.\"", "Then he left."])
+        XCTAssertEqual(chunks("She wrote “Go home. Rest.” and slept."), ["She wrote “Go home. Rest.” and slept."])
+        XCTAssertEqual(chunks("It works (see note 2. Below.) fine. Done."), ["It works (see note 2. Below.) fine.", "Done."])
+    }
+
+    func testSentenceEndBeforeLowercaseIsNotAnEnd() {
+        XCTAssertEqual(chunks("Approx. five of them. Good."), ["Approx. five of them.", "Good."])
+        XCTAssertEqual(chunks("We have apples, pears etc. and more. Fine."), ["We have apples, pears etc. and more.", "Fine."])
+        XCTAssertEqual(chunks("Buy apples, pears etc. Then go."), ["Buy apples, pears etc.", "Then go."])
+    }
+
+    func testLinesAndListNumbers() {
+        XCTAssertEqual(chunks("Steps:\n1. Open it\n2. Close it\nDone"), ["Steps:", "1. Open it", "2. Close it", "Done"])
+    }
+
+    func testFirstChunkCutsEarlyAtAClause() {
+        let text = "The weather in Paris today is mild and sunny, with a light breeze from the west, and it stays dry until the evening when clouds arrive."
+        let c = chunks(text)
+        XCTAssertEqual(c.first, "The weather in Paris today is mild and sunny,")
+        XCTAssertEqual(c.joined(separator: " "), text)
+        // Later clauses only once a chunk is long (default 80 characters).
+        XCTAssertEqual(c.count, 2, "\(c)")
+        // No clause cut inside a number.
+        XCTAssertEqual(chunks("Meet me at the station at 3:30, then we walk to the museum together."),
+                       ["Meet me at the station at 3:30,", "then we walk to the museum together."])
+    }
+
+    func testLongTextWithoutPunctuationIsCutAtASpace() {
+        var p = SentenceChunker.Parameters(); p.maxLength = 40
+        let text = String(repeating: "word ", count: 30).trimmingCharacters(in: .whitespaces)
+        let c = chunks(text, p)
+        XCTAssertGreaterThan(c.count, 1)
+        XCTAssertTrue(c.allSatisfy { $0.count <= 42 }, "\(c)")
+        XCTAssertEqual(c.joined(separator: " "), text)
+    }
+
+    func testWaitsForTheNextCharacterAndFlushesTheRest() {
+        var c = SentenceChunker()
+        XCTAssertEqual(c.append("It is 3."), [])          // could be 3.5
+        XCTAssertEqual(c.append("5 degrees. And"), ["It is 3.5 degrees."])
+        XCTAssertEqual(c.append(" more"), [])
+        XCTAssertEqual(c.finish(), ["And more"])
+        XCTAssertEqual(c.finish(), [])
+    }
+
+    func testSpeakableTextDropsMarkup() {
+        var s = SpeakableText()
+        XCTAssertEqual(s.speakable("**Bold** and `code` in [a link](http://x.y) 🎉"), "Bold and code in a link")
+        XCTAssertEqual(s.speakable("## Heading"), "Heading")
+        XCTAssertEqual(s.speakable("- item one"), "item one")
+        XCTAssertEqual(s.speakable("See https://example.com/page now."), "See a link now.")
+        XCTAssertEqual(s.speakable("```swift"), "")
+        XCTAssertEqual(s.speakable("let x = 1"), "")
+        XCTAssertEqual(s.speakable("```"), "")
+        XCTAssertEqual(s.speakable("After the code."), "After the code.")
+    }
+}
