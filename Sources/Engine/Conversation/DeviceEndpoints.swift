@@ -68,7 +68,7 @@ public final class DeviceCaptureSource: CaptureFrameSource, @unchecked Sendable 
         return filled
     }
 
-    public func stop() {
+    public func close() {
         stopped.withLock { isStopped = true }
         capture.stop()
     }

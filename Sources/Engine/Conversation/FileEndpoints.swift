@@ -33,7 +33,7 @@ public final class FileCaptureSource: CaptureFrameSource, @unchecked Sendable {
         }
     }
 
-    public func stop() { lock.withLock { stopped = true } }
+    public func close() { lock.withLock { stopped = true } }
 }
 
 /// Headless speaker: every enqueued sample is "played" at once into a WAV file (and counted).
