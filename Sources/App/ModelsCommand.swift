@@ -19,8 +19,8 @@ struct Models: ParsableCommand {
                 for m in store.manifest.models {
                     let state = store.isInstalled(m) ? "installed" : "-"
                     let def = m.default ? "default" : ""
-                    print(String(format: "  %-20@ %-8@ %-10@ %-8@ %-10@ %@", m.name as NSString, m.kind.rawValue as NSString,
-                                 formatBytes(m.totalSize) as NSString, def as NSString, state as NSString, m.description as NSString))
+                    print("  " + pad(m.name, 20) + pad(m.kind.rawValue, 9) + pad(formatBytes(m.totalSize), 10)
+                          + pad(def, 9) + pad(state, 11) + m.description)
                 }
             } catch { throw fail(error) }
         }
@@ -82,3 +82,5 @@ private func pick(_ store: ModelStore, _ names: [String], all: Bool) throws -> [
         return e
     }
 }
+
+private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }

@@ -55,6 +55,8 @@ struct Play: ParsableCommand {
             status.show("▶ \(clips[i].name)  \(clock(elapsed)) / \(clock(total))  \(levelBar(player.level.rmsDB))")
         }
         var lastShow: UInt64 = 0
+        player.armFirstSoundProbe()
+        let firstEnqueue = AudioClock.nanoseconds()
         for (i, samples) in streams.enumerated() {
             if !status.enabled {
                 printErr("playing \(clips[i].name) (\(String(format: "%.2f", Double(samples.count / ch) / Double(rate))) s)")
@@ -92,7 +94,10 @@ struct Play: ParsableCommand {
         if let e = drainError.get() { throw e }
         if verbose {
             let c = player.counters
-            printErr("played \(c.samplesHanded / ch) frames; underruns \(c.underruns) (\(c.underrunFrames) frames of silence), xruns \(c.xruns), frames written \(c.framesWritten)")
+            printErr("played \(c.samplesHanded / ch) frames; underruns \(c.underruns) (\(c.underrunFrames) frames of silence), xruns \(c.xruns), frames written \(c.framesWritten), last device delay \(c.delayFrames) frames")
+            if let t = player.firstSoundHandedAt {
+                printErr(String(format: "first non-silent sample handed to ALSA %.2f ms after the first enqueue", Double(t - firstEnqueue) / 1e6))
+            }
         }
         return true
     }

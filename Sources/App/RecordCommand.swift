@@ -64,7 +64,10 @@ struct Record: ParsableCommand {
         while writer.framesWritten < limit && Interrupts.pending == nil {
             try save()
             if stdinOpen, let line = pollStdin() {
-                if line { break }           // Enter
+                if line {                   // Enter: the terminal echoed a newline under the meter; go back up to erase it
+                    if status.enabled && isatty(0) == 1 { FileHandle.standardError.write(Data("\u{1B}[1A".utf8)) }
+                    break
+                }
                 stdinOpen = false           // end of input (no terminal): only --seconds or a signal stops
             }
             let now = AudioClock.nanoseconds()

@@ -66,7 +66,7 @@ public enum SampleFormat: Sendable, CustomStringConvertible, CaseIterable {
 
 /// A device problem, as one line naming the device and what to do.
 public struct AudioDeviceError: Error, CustomStringConvertible, Equatable {
-    public enum Kind: Sendable, Equatable { case unknownDevice, noSoundCard, busy, cannotOpen, unsupported, failed }
+    public enum Kind: Sendable, Equatable { case unknownDevice, noSoundCard, busy, cannotOpen, unsupported, failed, closed }
     public let kind: Kind
     public let device: String
     public let direction: String
@@ -90,6 +90,8 @@ public struct AudioDeviceError: Error, CustomStringConvertible, Equatable {
             return "ALSA \(direction) device '\(device)' \(detail): pass --device with a `plughw:` or `default` device, which convert"
         case .failed:
             return "ALSA \(direction) device '\(device)' stopped working (\(detail)): was it unplugged? run `confab devices`"
+        case .closed:
+            return "ALSA \(direction) device '\(device)' was already closed by this program (a bug: open it again before use)"
         }
     }
 }

@@ -99,16 +99,21 @@ public final class ALSACapture: AudioCapturing, @unchecked Sendable {
         var pacer = Pacer(rate: sampleRate, allowance: 0, periodFrames: periodFrames, mode: options.pacing)
         var meter = LevelMeter(windowSize: max(periodFrames, sampleRate / 50))
         snd_pcm_prepare(h)
+        snd_pcm_start(h)   // started explicitly, so snd_pcm_wait below has something to wait for
         while running.load(ordering: .acquiring) {
+            // Wait with a timeout rather than blocking in readi, so stop() is seen even if the device stalls.
+            let ready = snd_pcm_wait(h, 200)
+            if ready == 0 { continue }
             // Zero first: past the end of a `file` plugin's infile, readi reports frames but writes none.
             periodNative.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
             pacer.willTransfer()
-            let r = snd_pcm_readi(h, periodNative, snd_pcm_uframes_t(periodFrames))
+            let r = ready < 0 ? snd_pcm_sframes_t(ready) : snd_pcm_readi(h, periodNative, snd_pcm_uframes_t(periodFrames))
             if r < 0 {
                 let e = Int32(r)
-                if e == -EAGAIN { snd_pcm_wait(h, 100); continue }
+                if e == -EAGAIN { continue }
                 if e == -EPIPE || e == -ESTRPIPE { cXruns.wrappingIncrement(ordering: .relaxed) }
                 if snd_pcm_recover(h, e, 1) < 0 { failure.store(Int(e), ordering: .releasing); break }
+                snd_pcm_start(h)
                 continue
             }
             let frames = Int(r)

@@ -92,7 +92,7 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
     private func checkFailure() throws {
         let f = failure.load(ordering: .acquiring)
         if f != 0 { throw AudioDeviceError(.failed, device: device, direction: .playback, detail: alsaErrorText(Int32(f))) }
-        if closed.load(ordering: .acquiring) { throw AudioDeviceError(.failed, device: device, direction: .playback, detail: "closed") }
+        if closed.load(ordering: .acquiring) { throw AudioDeviceError(.closed, device: device, direction: .playback) }
     }
 
     /// A short sleep for program-side waits: a quarter period, at most 5 ms.
@@ -136,7 +136,10 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
         stopGeneration.wrappingIncrement(ordering: .releasing)
         let target = flushRequest.wrappingIncrementThenLoad(ordering: .acquiringAndReleasing)
         // The thread answers within one period (a blocked write or a pacing sleep); give up only if it died.
-        while flushAck.load(ordering: .acquiring) != target && !threadExited.load(ordering: .acquiring) {
+        // (Bounded, so a stuck device cannot hang the caller; the flush still happens when the thread wakes.)
+        let giveUp = AudioClock.nanoseconds() + 1_000_000_000
+        while flushAck.load(ordering: .acquiring) != target && !threadExited.load(ordering: .acquiring)
+                && AudioClock.nanoseconds() < giveUp {
             AudioClock.sleep(nanoseconds: 200_000)
         }
     }
@@ -166,14 +169,37 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
         let fb = pcm.frameBytes
         var off = 0
         while off < frames {
-            let r = snd_pcm_writei(h, periodNative + off * fb, snd_pcm_uframes_t(frames - off))
+            // Wait for room with a timeout rather than blocking in writei, so a stuck device cannot keep
+            // the thread from seeing quit (close() joins it).
+            let ready = snd_pcm_wait(h, 200)
+            if ready == 0 {
+                if quit.load(ordering: .acquiring) { return false }
+                continue
+            }
+            let r = ready < 0 ? snd_pcm_sframes_t(ready) : snd_pcm_writei(h, periodNative + off * fb, snd_pcm_uframes_t(frames - off))
             if r >= 0 { off += r; continue }
             let e = Int32(r)
-            if e == -EAGAIN { snd_pcm_wait(h, 100); continue }
+            if e == -EAGAIN { continue }
             if e == -EPIPE || e == -ESTRPIPE { cXruns.wrappingIncrement(ordering: .relaxed) }
             if snd_pcm_recover(h, e, 1) < 0 { failure.store(Int(e), ordering: .releasing); return false }
         }
         return true
+    }
+
+    /// Like snd_pcm_drain, but gives up at once on quit or flush (snd_pcm_drain can block for as long as
+    /// the device likes): waits until the device buffer has played out (or ran dry, which ends a drain anyway).
+    /// Returns false if interrupted. Bounded by the buffer's duration plus half a second.
+    private func waitUntilPlayed() -> Bool {
+        let h = pcm.handle
+        let seen = flushRequest.load(ordering: .acquiring)
+        let limit = AudioClock.nanoseconds() + UInt64(bufferFrames) * 1_000_000_000 / UInt64(sampleRate) + 500_000_000
+        while !quit.load(ordering: .acquiring) && flushRequest.load(ordering: .acquiring) == seen {
+            let avail = snd_pcm_avail(h)
+            if avail < 0 || avail >= bufferFrames || snd_pcm_state(h) != SND_PCM_STATE_RUNNING
+                || AudioClock.nanoseconds() > limit { return true }
+            AudioClock.sleep(nanoseconds: 2_000_000)
+        }
+        return false
     }
 
     private func run() {
@@ -248,7 +274,9 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
 
             if draining && ring.availableToRead == 0 {
                 pacer.waitPlayedOut()
-                snd_pcm_drain(h)
+                // Interrupted by stop() or close(): the loop's top handles it.
+                guard waitUntilPlayed() else { continue }
+                snd_pcm_drain(h)    // returns at once now; lets the file plugin flush what it holds
                 snd_pcm_prepare(h)
                 active = false; pacer.reset()
                 level.publish(rms: 0, peak: 0)

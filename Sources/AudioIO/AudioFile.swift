@@ -48,7 +48,8 @@ public enum AudioFile {
                                                              Double(promised) / bytesPerSecond, Double(holds) / bytesPerSecond))
         }
         var out: [Float] = []
-        if sfinfo.frames > 0 && sfinfo.frames < Int64(Int32.max) { out.reserveCapacity(Int(sfinfo.frames) * channels) }
+        // The header's frame count is only a hint (a damaged file may claim anything): reserve at most 16 MB up front.
+        if sfinfo.frames > 0 { out.reserveCapacity(min(Int(clamping: sfinfo.frames) * channels, 1 << 22)) }
         var chunk = [Float](repeating: 0, count: 4096 * channels)
         while true {
             let n = chunk.withUnsafeMutableBufferPointer { sf_readf_float(sf, $0.baseAddress, 4096) }

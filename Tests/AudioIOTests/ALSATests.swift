@@ -133,6 +133,12 @@ final class ALSATests: XCTestCase {
         XCTAssertThrowsError(try ALSACapture(device: "nosuch", sampleRate: 16000, options: fast, config: config)) { e in
             XCTAssertEqual("\(e)", "unknown ALSA capture device 'nosuch': run `confab devices` to list devices, or pass --device NAME")
         }
+        let closed = try ALSAPlayer(device: "silent", sampleRate: 16000, options: fast, config: config)
+        closed.close()
+        XCTAssertThrowsError(try closed.enqueue([0.1, 0.2])) { e in
+            XCTAssertEqual((e as? AudioDeviceError)?.kind, .closed)
+        }
+        closed.stop()   // harmless after close (returns at once)
         XCTAssertThrowsError(try ALSAConfig(text: "pcm.broken { type file; slave.pcm { ")) { e in
             XCTAssertTrue("\(e)".hasPrefix("ALSA configuration: cannot parse"), "\(e)")
         }

@@ -30,6 +30,7 @@ final class ConversationPipelineTests: XCTestCase {
         conversation.submit("  What is the capital of France?  ")
         let turns = await events.waitForTurns(1)
         await conversation.stop()
+        await events.drain()
 
         XCTAssertEqual(asr.calls, 0, "typed input must not go through speech recognition")
         XCTAssertEqual(gen.received.first, [ChatMessage(.system, system), ChatMessage(.user, "What is the capital of France?")])
@@ -41,6 +42,7 @@ final class ConversationPipelineTests: XCTestCase {
         XCTAssertEqual(t.spoken, t.reply)
         XCTAssertFalse(t.interrupted)
         XCTAssertNotNil(t.timings.firstToken); XCTAssertNotNil(t.timings.firstAudio); XCTAssertNotNil(t.timings.transcript)
+        print("typed turn with fake stages (2 ms/token, instant synthesis): first token \(t.timings.firstToken ?? -1) s, first audio \(t.timings.firstAudio ?? -1) s")
         // All synthesized audio reached the sink, at the sink's rate: 9 words × 0.3 s at 16 kHz.
         XCTAssertEqual(Double(sink.samplesPlayed), 9 * 0.3 * 16000, accuracy: 16)
         XCTAssertEqual(conversation.messages.last, ChatMessage(.assistant, "Paris is the capital of France. It is lovely."))
@@ -81,6 +83,37 @@ final class ConversationPipelineTests: XCTestCase {
         if let s = started, let l = lastToken { XCTAssertLessThan(s, l) }
     }
 
+    func testTypingDuringAReplyInterruptsIt() async throws {
+        // A sink that never plays (a stalled device): the reply stays queued until it is interrupted.
+        final class StalledSink: PlaybackSink, @unchecked Sendable {
+            let sampleRate = 16000
+            private let lock = NSLock()
+            private var stops = 0, queued = 0
+            var stopCount: Int { lock.withLock { stops } }
+            var queuedCount: Int { lock.withLock { queued } }
+            func enqueue(_ samples: UnsafeBufferPointer<Float>) { lock.withLock { queued += samples.count } }
+            func stop() { lock.withLock { stops += 1 } }
+            var samplesPlayed: Int { 0 }
+        }
+        let sink = StalledSink()
+        let gen = FakeGenerator([.init(text: "A long answer that nobody hears."), .init(text: "Short.")])
+        let conversation = try Conversation(configuration(FakeTranscriber([]), gen, FakeSynthesizer()), capture: nil, playback: sink)
+        let events = EventCollector(conversation)
+        conversation.submit("Tell me everything")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while sink.queuedCount == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        XCTAssertGreaterThan(sink.queuedCount, 0, "the reply was never queued")
+        conversation.submit("Never mind")
+        let turns = await events.waitForTurns(1)
+        XCTAssertEqual(sink.stopCount, 1)          // (stopping the conversation below stops the second reply too)
+        await events.wait("the second reply") { $0.contains(.transcript("Never mind")) }
+        await conversation.stop()
+        XCTAssertEqual(turns.first?.interrupted, true)
+        XCTAssertEqual(turns.first?.spoken, "")
+        // Nothing was heard, so the interrupted exchange does not enter the history.
+        XCTAssertEqual(gen.received.last, [ChatMessage(.system, system), ChatMessage(.user, "Never mind")])
+    }
+
     // MARK: Hands-free voice turns
 
     func testVoiceQuestionWithEchoOnSpeakersMakesOneUninterruptedTurn() async throws {
@@ -103,7 +136,8 @@ final class ConversationPipelineTests: XCTestCase {
         await conversation.stop()
 
         XCTAssertEqual(turns.count, 1)
-        XCTAssertEqual(asr.calls, 1, "the reply's echo was transcribed as a turn")
+        XCTAssertEqual(asr.distinctUtterances, 1, "the reply's echo was transcribed as a turn")
+        XCTAssertTrue(events.events.contains(.partialTranscript("What time is it in Tokyo?")))
         XCTAssertTrue(device.stopRecords.isEmpty, "the reply's own echo interrupted it")
         guard let t = turns.first else { return }
         XCTAssertEqual(t.input, .voice)
@@ -206,7 +240,7 @@ final class ConversationPipelineTests: XCTestCase {
         await conversation.stop()
         XCTAssertTrue(device.stopRecords.isEmpty)
         XCTAssertEqual(turns.first?.spoken, "It is noon. Have a nice lunch.")
-        XCTAssertEqual(asr.calls, 1, "speech or echo during the reply made a turn")
+        XCTAssertEqual(asr.distinctUtterances, 1, "speech or echo during the reply made a turn")
     }
 
     func testSilenceAndNoiseMakeNoTurnAndTwoQuestionsMakeTwo() async throws {
@@ -229,8 +263,32 @@ final class ConversationPipelineTests: XCTestCase {
         device.inject(q2, whenPlayed: 0)
         let turns = await events.waitForTurns(2)
         await conversation.stop()
-        XCTAssertEqual(asr.calls, 2, "noise or the cough made a turn")
+        XCTAssertEqual(asr.distinctUtterances, 2, "noise or the cough made a turn")
         XCTAssertEqual(turns.map(\.transcript), ["What time is it in Tokyo?", "Tell me a joke."])
+    }
+
+    /// Recognition starts when speech pauses and its result is used when the pause becomes the end of
+    /// the turn; if the user goes on, the whole utterance is recognized again.
+    func testEarlyRecognitionDuringTheHangover() async throws {
+        let word = TestSignals.voiced(0.8, rms: 0.05)
+        var script = TestSignals.silence(0.5); script += word
+        script += TestSignals.silence(0.3); script += word     // a pause longer than pauseNotice, shorter than the hangover
+        let device = SimulatedDuplexDevice(script: script)
+        let asr = FakeTranscriber { $0.count < 24000 ? "Hello" : "Hello again" }   // one word, or both
+        let gen = FakeGenerator([.init(text: "Hi.")])
+        let conversation = try Conversation(configuration(asr, gen, FakeSynthesizer()), capture: device, playback: device)
+        let events = EventCollector(conversation)
+        conversation.start()
+        let turns = await events.waitForTurns(1)
+        await conversation.stop()
+        // Two early recognitions (at the inner pause, and at the final one), no third after the hangover.
+        XCTAssertEqual(asr.calls, 2)
+        XCTAssertEqual(asr.utterances.last?.count, asr.utterances.max { $0.count < $1.count }?.count)
+        let partials = events.events.compactMap { if case .partialTranscript(let t) = $0 { return t } else { return nil } }
+        XCTAssertEqual(partials, ["Hello", "Hello again"])
+        XCTAssertEqual(turns.first?.transcript, "Hello again")
+        // The utterance of the turn spans both words.
+        XCTAssertGreaterThan(asr.utterances.last?.count ?? 0, Int(1.9 * 16000))
     }
 
     func testPushToTalkToggleMakesATurn() async throws {

@@ -12,22 +12,35 @@ final class StageLog: @unchecked Sendable {
     func contains(_ s: String) -> Bool { all.contains(s) }
 }
 
-/// Returns the next fixed text for each utterance, and keeps what it was given.
+/// Returns the next fixed text for each new utterance, and keeps what it was given. An utterance that
+/// begins with the same audio as an earlier one (the whole of speech recognized early, during a pause)
+/// gets the same text again, as a real recognizer would.
 final class FakeTranscriber: Transcribing, @unchecked Sendable {
     private let lock = NSLock()
     private var texts: [String]
     private(set) var utterances: [[Float]] = []
+    private var answered: [(head: ArraySlice<Float>, text: String)] = []
+    private var rule: (@Sendable ([Float]) -> String)?
     let log: StageLog
     init(_ texts: [String], log: StageLog = StageLog()) { self.texts = texts; self.log = log }
+    /// Text chosen from the audio itself (e.g. by its length).
+    init(rule: @escaping @Sendable ([Float]) -> String) { texts = []; self.rule = rule; log = StageLog() }
     func transcribe(_ samples: [Float]) throws -> Transcript {
         let text = lock.withLock { () -> String in
             utterances.append(samples)
-            return texts.isEmpty ? "" : texts.removeFirst()
+            if let rule { return rule(samples) }
+            let head = samples.prefix(3200)
+            if let same = answered.first(where: { $0.head == head }) { return same.text }
+            let t = texts.isEmpty ? "" : texts.removeFirst()
+            answered.append((head, t))
+            return t
         }
         log.add("asr:\(text)")
         return Transcript(text: text, segments: [TranscriptSegment(start: 0, end: Double(samples.count) / 16000, text: text)])
     }
     var calls: Int { lock.withLock { utterances.count } }
+    /// Distinct utterances heard (an utterance recognized early and again counts once).
+    var distinctUtterances: Int { lock.withLock { answered.count } }
 }
 
 /// Streams each scripted reply word by word with a delay, optionally waiting at a gate, and records the
@@ -96,6 +109,8 @@ final class FakeGenerator: ResponseGenerating, @unchecked Sendable {
 
 /// "Speaks" text as a speech-like voiced tone, 0.3 s per word, in 0.1 s chunks.
 final class FakeSynthesizer: SpeechSynthesizing, @unchecked Sendable {
+    /// 8 s of synthetic voice at 16 kHz, made once (looped and picked at other rates).
+    static let voice: [Float] = TestSignals.voiced(8, rms: 0.1)
     let sampleRate: Int
     let secondsPerWord: Double
     let log: StageLog
@@ -117,8 +132,8 @@ final class FakeSynthesizer: SpeechSynthesizing, @unchecked Sendable {
         let rate = sampleRate
         return AsyncThrowingStream { continuation in
             let task = Task {
-                var voice = TestSignals.voiced(Double(n) / Double(rate), rms: 0.1)
-                if rate != 16000 { voice = (0..<n).map { voice[min(voice.count - 1, $0 * 16000 / rate)] } }
+                let shared = FakeSynthesizer.voice
+                let voice = (0..<n).map { shared[($0 * 16000 / rate) % shared.count] }
                 var i = 0
                 let chunk = rate / 10
                 while i < n && !Task.isCancelled {
@@ -272,6 +287,9 @@ final class EventCollector: @unchecked Sendable {
     }
 
     var events: [ConversationEvent] { lock.withLock { list } }
+
+    /// After `Conversation.stop()`: waits until every event has been collected.
+    func drain() async { await task?.value }
 
     var finishedTurns: [TurnRecord] {
         events.compactMap { if case .turnFinished(let r) = $0 { return r } else { return nil } }

@@ -97,6 +97,11 @@ final class VoiceActivityTests: XCTestCase {
         XCTAssertEqual(waited, 0.5, accuracy: 0.021)
         // ...and keeps 0.2 s of the trailing silence.
         XCTAssertEqual(utt.firstSample + utt.samples.count - utt.speechEnd, 3200)
+        // Pauses are announced 0.2 s in (for early recognition): at the inner pause and at the end; the
+        // last announcement holds exactly the utterance handed out at the end.
+        let paused = long.events.compactMap { if case .speechPaused(let u) = $0.event { return u } else { return nil } }
+        XCTAssertEqual(paused.count, 2)
+        XCTAssertEqual(paused.last, utt)
     }
 
     func testTooShortSpeechIsDiscarded() {

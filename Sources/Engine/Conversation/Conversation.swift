@@ -11,11 +11,18 @@ import Foundation
 ///   work — far-end lookup, echo cancellation, recording, level, voice detection, the barge-in gate
 ///   (user vs residual echo) — in buffers allocated here, and acts on barge-in synchronously:
 ///   `PlaybackSink.stop()` is called within the frame in which speech is confirmed;
+/// - speech recognition starts when speech pauses (`EnergyVAD.Parameters.pauseNotice`, 0.2 s) in a detached
+///   task, so it runs during the rest of the hangover; its result is used if the pause becomes the end of
+///   the turn, and redone on the whole utterance if the user went on. Recognitions never overlap (one lock);
 /// - each turn is one Swift `Task`: transcription, then generation (this task) and synthesis (a child
 ///   task fed sentence by sentence) run side by side, plus a small watcher of the playback position;
 /// - all shared state (history, the turn in flight, push-to-talk) sits behind one lock, taken once per
 ///   frame or per event, never per sample. Enqueueing reply audio and stopping playback both happen
 ///   under it, so no audio of a cancelled reply can slip into the queue after a barge-in.
+///
+/// Turn taking: a new turn (voice, push-to-talk or typed) interrupts the one in flight. An interrupted
+/// reply enters the history only as far as it was heard (`ReplyTurn.spokenText`); a voice turn cut off
+/// before any of its reply was heard is carried over and prefixed to the user's next words.
 public final class Conversation: @unchecked Sendable {
     public let events: AsyncStream<ConversationEvent>
     private let emitter: AsyncStream<ConversationEvent>.Continuation
@@ -31,6 +38,7 @@ public final class Conversation: @unchecked Sendable {
 
     // Guarded by `lock`.
     private let lock = NSLock()
+    private let transcriptionLock = NSLock()
     private var history: ConversationHistory
     private var turn: ReplyTurn?                 // the turn in flight
     private var turnTask: Task<Void, Never>?
@@ -138,7 +146,7 @@ public final class Conversation: @unchecked Sendable {
                 let samples = Array(UnsafeBufferPointer(start: pttBuffer, count: pttCount))
                 pttCount = 0
                 if samples.count >= frameSize {
-                    startTurnLocked(.audio(samples, .pushToTalk), ended: .now, hangover: nil)
+                    startTurnLocked(.audio(samples, .pushToTalk, nil), ended: .now, hangover: nil)
                 } else {
                     emit(.state(.listening))
                 }
@@ -214,6 +222,7 @@ public final class Conversation: @unchecked Sendable {
                                windowFrames: max(1, Int((config.vad.startConfirmation / frameSeconds).rounded())),
                                marginDB: config.bargeInMarginDB)
         var echoSuspect = false      // the speech in progress began while only the reply's echo was loud enough
+        var early: (speechEnd: Int, task: Task<String, Error>)?   // recognition started during the hangover
 
         while true {
             if config.pauseCaptureDuringReply {
@@ -251,12 +260,12 @@ public final class Conversation: @unchecked Sendable {
                 let r = pttReset; pttReset = false
                 return (pttRecording, turn.map { !$0.cancelled } ?? false, r)
             }
-            if resetDetector { detector.reset() }
+            if resetDetector { detector.reset(); early = nil }
             if ptt || !config.handsFree { continue }
 
             if !config.bargeIn {
                 // Half duplex: ignore the microphone while a reply runs and for a moment after (its echo).
-                if replyActive { replyWasActive = true; detector.reset(); continue }
+                if replyActive { replyWasActive = true; detector.reset(); early = nil; continue }
                 if replyWasActive { replyWasActive = false; ignoreFrames = guardFrames }
                 if ignoreFrames > 0 { ignoreFrames -= 1; continue }
             }
@@ -265,7 +274,7 @@ public final class Conversation: @unchecked Sendable {
                 // The reply and its echo are over; forget the echo-only "speech". If the user is talking,
                 // the detector finds it again at once (its pre-roll still holds the start).
                 echoSuspect = false
-                detector.reset()
+                detector.reset(); early = nil
             }
             let event = detector.process(UnsafeBufferPointer(start: clean, count: frameSize))
             if echoSuspect && detector.inSpeech && gate.userAboveEcho {
@@ -283,23 +292,44 @@ public final class Conversation: @unchecked Sendable {
                 } else {
                     echoSuspect = true
                 }
+            case .speechPaused(let utterance):
+                // Start recognition now, while the hangover runs; used if the user does not go on.
+                if !echoSuspect && config.earlyTranscription {
+                    let samples = utterance.samples
+                    let task = Task.detached(priority: .userInitiated) { [self] () throws -> String in
+                        let text = try transcribeSerially(samples)
+                        if !text.isEmpty { emit(.partialTranscript(text)) }
+                        return text
+                    }
+                    early = (utterance.speechEnd, task)
+                }
             case .speechEnded(let utterance):
-                if echoSuspect { echoSuspect = false } else { takeTurn(utterance) }
+                let ready = early.flatMap { $0.speechEnd == utterance.speechEnd ? $0.task : nil }
+                early = nil
+                if echoSuspect { echoSuspect = false } else { takeTurn(utterance, recognized: ready) }
             case .speechDiscarded:
-                echoSuspect = false
+                echoSuspect = false; early = nil
                 if !replyActive { emit(.state(.listening)) }
             }
         }
-        if let event = detector.finish(), case .speechEnded(let utterance) = event { takeTurn(utterance) }
+        if let event = detector.finish(), case .speechEnded(let utterance) = event, !echoSuspect {
+            takeTurn(utterance, recognized: early.flatMap { $0.speechEnd == utterance.speechEnd ? $0.task : nil })
+        }
     }
 
-    private func takeTurn(_ utterance: VoiceUtterance) {
+    private func takeTurn(_ utterance: VoiceUtterance, recognized: Task<String, Error>?) {
         let ended = ContinuousClock.now
         lock.withLock {
             guard !stopped else { return }
             interruptLocked(by: .voice)
-            startTurnLocked(.audio(utterance.samples, .voice), ended: ended, hangover: config.vad.hangover)
+            startTurnLocked(.audio(utterance.samples, .voice, recognized), ended: ended, hangover: config.vad.hangover)
         }
+    }
+
+    /// One recognition at a time: a speech recognizer keeps one set of run buffers.
+    private func transcribeSerially(_ samples: [Float]) throws -> String {
+        let speech = captureRate == 16000 ? samples : Resampler.resample(samples, from: captureRate, to: 16000)
+        return try transcriptionLock.withLock { try config.transcriber.transcribe(speech).text.trimmingWhitespace }
     }
 
     static func meanSquare(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
@@ -311,9 +341,10 @@ public final class Conversation: @unchecked Sendable {
     // MARK: Turns
 
     private enum Input {
-        case audio([Float], TurnInput)
+        /// Speech; with the recognition already started during the hangover, if any.
+        case audio([Float], TurnInput, Task<String, Error>?)
         case typed(String)
-        var kind: TurnInput { if case .audio(_, let k) = self { return k } else { return .typed } }
+        var kind: TurnInput { if case .audio(_, let k, _) = self { return k } else { return .typed } }
     }
 
     /// Cancels the turn in flight: stops its playback at once and cancels generation and synthesis.
@@ -352,11 +383,10 @@ public final class Conversation: @unchecked Sendable {
         switch input {
         case .typed(let line):
             text = line
-        case .audio(let samples, _):
+        case .audio(let samples, _, let recognized):
             emit(.state(.transcribing))
-            let speech = captureRate == 16000 ? samples : Resampler.resample(samples, from: captureRate, to: 16000)
             do {
-                text = try config.transcriber.transcribe(speech).text.trimmingWhitespace
+                if let recognized { text = try await recognized.value } else { text = try transcribeSerially(samples) }
             } catch {
                 emit(.error("speech recognition: \(error)"))
                 finishWithoutReply(t)

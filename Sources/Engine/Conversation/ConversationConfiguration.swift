@@ -16,6 +16,9 @@ public struct ConversationConfiguration: Sendable {
     /// typed lines make turns.
     public var handsFree = true
     public var vad = EnergyVAD.Parameters()
+    /// Start speech recognition when speech pauses (`vad.pauseNotice`), while the hangover runs, and use
+    /// that result if the user does not go on: the recognition time leaves the turn's latency.
+    public var earlyTranscription = true
     public var chunker = SentenceChunker.Parameters()
 
     /// User speech during a reply stops it (`--no-barge-in` sets false: the microphone is then ignored

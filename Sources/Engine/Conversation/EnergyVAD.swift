@@ -33,6 +33,8 @@ public final class EnergyVAD: VoiceActivityDetecting {
         public var candidateGap = 0.15
         /// Audio kept before the first speech-like frame.
         public var preRoll = 0.3
+        /// Silence after speech at which `speechPaused` hands out the utterance so far (0: never).
+        public var pauseNotice = 0.2
         /// Silence kept after the last speech-like frame in the handed-out utterance (≤ hangover).
         public var trailingSilence = 0.2
         /// Longer speech is cut into turns of this length.
@@ -96,7 +98,7 @@ public final class EnergyVAD: VoiceActivityDetecting {
     private var speechStart = 0, speechEnd = 0
     private var voiced = 0, gap = 0
 
-    private let startCount: Int, minCount: Int, hangoverCount: Int, gapCount: Int, trailingCount: Int
+    private let startCount: Int, minCount: Int, hangoverCount: Int, gapCount: Int, trailingCount: Int, pauseCount: Int
     private var position = 0                // absolute index of the next frame's first sample
 
     public init(_ parameters: Parameters = Parameters()) {
@@ -124,6 +126,7 @@ public final class EnergyVAD: VoiceActivityDetecting {
         hangoverCount = frames(parameters.hangover)
         gapCount = frames(parameters.candidateGap)
         trailingCount = min(Int(parameters.trailingSilence * sr), hangoverCount)
+        pauseCount = parameters.pauseNotice > 0 ? frames(parameters.pauseNotice) : 0
     }
 
     deinit {
@@ -171,6 +174,8 @@ public final class EnergyVAD: VoiceActivityDetecting {
             }
             if gap >= hangoverCount || utteranceCount + frameSize > utteranceCapacity {
                 event = endUtterance()
+            } else if gap == pauseCount && voiced >= minCount {
+                event = .speechPaused(currentUtterance())
             }
         }
         pushPreRoll(x)
@@ -258,9 +263,14 @@ public final class EnergyVAD: VoiceActivityDetecting {
     private func endUtterance() -> VoiceActivityEvent {
         defer { state = .silence; utteranceCount = 0; voiced = 0; gap = 0 }
         guard voiced >= minCount else { return .speechDiscarded }
+        return .speechEnded(currentUtterance())
+    }
+
+    /// Pre-roll + speech + up to `trailingSilence` after the last speech-like frame.
+    private func currentUtterance() -> VoiceUtterance {
         let keep = min(utteranceCount, speechEnd - utteranceFirst + trailingCount)
         let samples = Array(UnsafeBufferPointer(start: utterance, count: max(0, keep)))
-        return .speechEnded(VoiceUtterance(samples: samples, firstSample: utteranceFirst,
-                                           speechStart: speechStart, speechEnd: speechEnd, voicedSamples: voiced))
+        return VoiceUtterance(samples: samples, firstSample: utteranceFirst,
+                              speechStart: speechStart, speechEnd: speechEnd, voicedSamples: voiced)
     }
 }

@@ -22,6 +22,9 @@ public enum VoiceActivityEvent: Sendable, Equatable {
     /// Speech has been confirmed (enough speech-like frames); `speechStart` is the absolute sample
     /// index of its first speech-like frame. Barge-in acts on this.
     case speechStarted(speechStart: Int)
+    /// Speech long enough for a turn has paused for `pauseNotice` (less than the hangover): the
+    /// utterance so far, so recognition can start while the hangover runs. Speech may still resume.
+    case speechPaused(VoiceUtterance)
     /// The hangover of silence has passed after speech that was long enough: a turn.
     case speechEnded(VoiceUtterance)
     /// Speech was confirmed but, by the end, too short to be a turn (a click, a word fragment).

@@ -181,7 +181,7 @@ public final class WhisperModel: @unchecked Sendable {
 
     private func parallelGELU(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         nonisolated(unsafe) let p = p
-        EngineThreads.parallelChunks(n, minChunk: 65536) { r in geluInPlace(p + r.lowerBound, count: r.count) }
+        EngineThreads.parallelChunks(n, minChunk: 65536) { r in geluInPlaceFast(p + r.lowerBound, count: r.count) }
     }
 
     // MARK: Decoder
@@ -260,7 +260,7 @@ public final class WhisperModel: @unchecked Sendable {
             // feed-forward
             layerNorm(x, rows: R, dim: D, gamma: L.ffn.lnG.pointer, beta: L.ffn.lnB.pointer, into: dH.pointer)
             linear(dH.pointer, rows: R, inFeatures: D, weight: L.ffn.w1.pointer, bias: L.ffn.b1.pointer, outFeatures: F, into: dFF.pointer)
-            geluInPlace(dFF.pointer, count: R * F)
+            geluInPlaceFast(dFF.pointer, count: R * F)
             linear(dFF.pointer, rows: R, inFeatures: F, weight: L.ffn.w2.pointer, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
         }
     }
