@@ -1,5 +1,5 @@
 import XCTest
-import Engine
+@testable import Engine
 @testable import UI
 
 final class ConversationScreenTests: XCTestCase {
