@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "EngineCoreTests", dependencies: ["Engine"], swiftSettings: vectorFlags),
         .testTarget(name: "SpeechRecognitionTests", dependencies: ["Engine", "AudioIO", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         .testTarget(name: "LanguageModelTests", dependencies: ["Engine", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
+        .testTarget(name: "UITests", dependencies: ["UI"]),
         .testTarget(name: "ConversationTests", dependencies: ["Engine", "AudioIO"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         .testTarget(name: "SpeechSynthesisTests", dependencies: ["Engine", "AudioIO", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
     ]

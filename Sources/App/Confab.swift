@@ -9,7 +9,7 @@ struct Confab: AsyncParsableCommand {
         abstract: "A local voice assistant for the terminal: speech → transcript → reply → speech, all on this machine.",
         subcommands: [
             Devices.self, Play.self, Record.self,
-            Transcribe.self, Chat.self, Ask.self, Say.self,
+            Transcribe.self, Dictate.self, Chat.self, Ask.self, Say.self,
             Models.self, Bench.self,
         ]
     )
@@ -24,7 +24,7 @@ struct Bench: AsyncParsableCommand {
 
 /// Every command ends the same way on a user-facing error: one line on stderr, exit 1.
 func fail(_ error: Error) -> ExitCode {
-    let text = (error as? CustomStringConvertible)?.description ?? error.localizedDescription
+    let text = String(describing: error)
     FileHandle.standardError.write(Data("confab: \(text)\n".utf8))
     return ExitCode(1)
 }

@@ -13,6 +13,7 @@ int wcwidth(wchar_t c);
 static inline WINDOW *confab_stdscr(void) { return stdscr; }
 static inline int confab_lines(void) { return LINES; }
 static inline int confab_cols(void) { return COLS; }
+static inline int confab_colors(void) { return COLORS; }
 static inline int confab_color_pair(int n) { return (int)COLOR_PAIR(n); }
 static inline int confab_a_bold(void) { return (int)A_BOLD; }
 static inline int confab_a_dim(void) { return (int)A_DIM; }

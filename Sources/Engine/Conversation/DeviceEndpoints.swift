@@ -1,0 +1,75 @@
+import AudioIO
+import Foundation
+
+/// The conversation's speaker on a real device: an `AudioPlaying` (ALSAPlayer by default) seen as a
+/// `PlaybackSink`. Positions count enqueued samples handed to the device, as the pipeline expects.
+public final class DevicePlaybackSink: PlaybackSink, @unchecked Sendable {
+    public let player: any AudioPlaying
+    private let onError: @Sendable (String) -> Void
+    private let reported = NSLock()
+    private var failed = false
+
+    public init(_ player: any AudioPlaying, onError: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.player = player; self.onError = onError
+    }
+
+    public var sampleRate: Int { player.sampleRate }
+
+    public func enqueue(_ samples: UnsafeBufferPointer<Float>) {
+        do { try player.enqueue(samples) } catch {
+            // Report a dead device once; the conversation goes on (the text is still shown).
+            let first = reported.withLock { () -> Bool in defer { failed = true }; return !failed }
+            if first { onError("\(error)") }
+        }
+    }
+
+    public func stop() { player.stop() }
+    public var samplesPlayed: Int { player.counters.samplesHanded }
+}
+
+/// The conversation's microphone on a real device: an `AudioCapturing` (ALSACapture by default) read
+/// in whole frames. `muted` delivers silence instead of the microphone (the device keeps running,
+/// so unmuting is instant and nothing queues up meanwhile).
+public final class DeviceCaptureSource: CaptureFrameSource, @unchecked Sendable {
+    public let capture: any AudioCapturing
+    private let stopped = NSLock()
+    private var isStopped = false
+    private var _muted = false
+    private let onError: @Sendable (String) -> Void
+
+    public init(_ capture: any AudioCapturing, onError: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.capture = capture; self.onError = onError
+        try capture.start()
+    }
+
+    public var sampleRate: Int { capture.sampleRate }
+
+    public var muted: Bool {
+        get { stopped.withLock { _muted } }
+        set { stopped.withLock { _muted = newValue } }
+    }
+
+    public func read(into buffer: UnsafeMutablePointer<Float>, count: Int) -> Int {
+        var filled = 0
+        // Waits a fraction of the frame between polls: the capture thread fills the ring every period.
+        let pause = max(1000, Int(Double(count) / Double(max(sampleRate, 1)) * 250_000))
+        while filled < count {
+            if stopped.withLock({ isStopped }) { return filled }
+            do {
+                let n = try capture.read(into: UnsafeMutableBufferPointer(start: buffer + filled, count: count - filled))
+                filled += n
+                if n == 0 { usleep(useconds_t(pause)) }
+            } catch {
+                onError("\(error)")
+                return filled
+            }
+        }
+        if muted { buffer.update(repeating: 0, count: count) }
+        return filled
+    }
+
+    public func close() {
+        stopped.withLock { isStopped = true }
+        capture.stop()
+    }
+}

@@ -1,0 +1,154 @@
+import Engine
+import Foundation
+
+/// The conversation on screen: draws the `ScreenModel`, turns keys into conversation controls and
+/// folds the conversation's events into the model. Runs on the thread that calls `run()` (the only
+/// thread that touches ncurses); events arrive from the engine on any thread through a small queue.
+public final class ConversationFrontEnd: @unchecked Sendable {
+    public struct Controls: Sendable {
+        public var submit: @Sendable (String) -> Void
+        public var togglePushToTalk: @Sendable () -> Void
+        public var interrupt: @Sendable () -> Void
+        public var clear: @Sendable () -> Void
+        /// The microphone is muted (true) or open (false).
+        public var setMuted: @Sendable (Bool) -> Void
+        /// Hands-free listening on (true) or off (false: push-to-talk and typed input only).
+        public var setHandsFree: @Sendable (Bool) -> Void
+        public init(submit: @escaping @Sendable (String) -> Void, togglePushToTalk: @escaping @Sendable () -> Void,
+                    interrupt: @escaping @Sendable () -> Void, clear: @escaping @Sendable () -> Void,
+                    setMuted: @escaping @Sendable (Bool) -> Void, setHandsFree: @escaping @Sendable (Bool) -> Void) {
+            self.submit = submit; self.togglePushToTalk = togglePushToTalk; self.interrupt = interrupt
+            self.clear = clear; self.setMuted = setMuted; self.setHandsFree = setHandsFree
+        }
+    }
+
+    public var model = ScreenModel()
+    private let terminal: Terminal
+    private let renderer = ScreenRenderer()
+    private let controls: Controls
+    private let hasMicrophone: Bool
+    private let lock = NSLock()
+    private var pending: [ConversationEvent] = []
+    private var finished = false
+    private var muted = false
+    private let saveDirectory: URL
+
+    public init(terminal: Terminal, controls: Controls, hasMicrophone: Bool, initialMode: ScreenModel.Mode,
+                headerDetails: String, saveDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
+        self.terminal = terminal
+        self.controls = controls
+        self.hasMicrophone = hasMicrophone
+        self.saveDirectory = saveDirectory
+        model.mode = hasMicrophone ? initialMode : .typed
+        model.headerDetails = headerDetails
+        model.activity = model.mode == .typed ? .idle : .listening
+    }
+
+    /// Feeds engine events to the screen (call from any thread; typically a task over `Conversation.events`).
+    public func post(_ event: ConversationEvent) { lock.withLock { pending.append(event) } }
+    /// The event stream ended (the conversation stopped).
+    public func postFinished() { lock.withLock { finished = true } }
+
+    public func notice(_ text: String, error: Bool = false) {
+        model.status = text; model.statusIsError = error
+    }
+
+    /// Runs until the user quits (q / Ctrl-C / SIGTERM). Always leaves the terminal restored.
+    public func run() {
+        defer { terminal.restore() }
+        controls.setHandsFree(model.mode == .handsFree)
+        var dirty = true
+        var lastTick = Date()
+        while !terminal.terminationRequested {
+            let events = lock.withLock { () -> [ConversationEvent] in let e = pending; pending.removeAll(); return e }
+            for e in events { model.apply(e); dirty = true }
+            if Date().timeIntervalSince(lastTick) > 0.1 { model.tick += 1; lastTick = Date(); if model.activity.isWorking { dirty = true } }
+            if dirty { renderer.draw(model, on: terminal); dirty = false }
+            guard let key = terminal.readKey(timeoutMs: 40) else { continue }
+            dirty = true
+            if handle(key) == false { break }
+        }
+    }
+
+    /// Returns false to quit.
+    private func handle(_ key: Terminal.Key) -> Bool {
+        switch key {
+        case .control("c"), .control("d") where model.input.string.isEmpty || key == .control("c"):
+            return false
+        case .resize: return true
+        case .tab: cycleMode(); return true
+        case .pageUp: model.scrollBack += max(1, terminal.rows - 6); return true
+        case .pageDown: model.scrollBack = max(0, model.scrollBack - max(1, terminal.rows - 6)); return true
+        case .control("x"), .escape: controls.interrupt(); return true
+        case .control("l"): clearConversation(); return true
+        case .control("s"): save(); return true
+        default: break
+        }
+        if model.mode == .typed {
+            switch key {
+            case .char(let c): model.input.insert(c)
+            case .backspace: model.input.backspace()
+            case .delete: model.input.delete()
+            case .left: model.input.left()
+            case .right: model.input.right()
+            case .home, .control("a"): model.input.home()
+            case .end, .control("e"): model.input.end()
+            case .control("u"): model.input.killToStart()
+            case .up: model.input.historyUp()
+            case .down: model.input.historyDown()
+            case .enter:
+                if let line = model.input.submit() { model.status = nil; controls.submit(line) }
+            default: break
+            }
+            return true
+        }
+        switch key {
+        case .char("q"): return false
+        case .char(" ") where model.mode == .pushToTalk:
+            guard !muted else { notice("the microphone is muted: press m to open it"); return true }
+            model.talking.toggle()
+            controls.togglePushToTalk()
+        case .char("m"):
+            muted.toggle()
+            controls.setMuted(muted)
+            model.activity = muted ? .muted : .listening
+            notice(muted ? "microphone muted" : "microphone open")
+        case .char("x"): controls.interrupt()
+        case .char("c"): clearConversation()
+        case .char("s"): save()
+        case .up: model.scrollBack += 1
+        case .down: model.scrollBack = max(0, model.scrollBack - 1)
+        default: break
+        }
+        return true
+    }
+
+    private func cycleMode() {
+        let order: [ScreenModel.Mode] = hasMicrophone ? [.handsFree, .pushToTalk, .typed] : [.typed]
+        guard order.count > 1 else { notice("no microphone: typed input only", error: true); return }
+        let i = order.firstIndex(of: model.mode) ?? 0
+        if model.talking { controls.togglePushToTalk(); model.talking = false }
+        model.mode = order[(i + 1) % order.count]
+        controls.setHandsFree(model.mode == .handsFree)
+        model.activity = model.mode == .typed ? .idle : (muted ? .muted : .listening)
+        notice("mode: \(model.mode.rawValue)")
+    }
+
+    private func clearConversation() {
+        controls.interrupt()
+        controls.clear()
+        model.entries.removeAll(); model.streamingReply = nil; model.scrollBack = 0; model.latency = nil
+        notice("conversation cleared")
+    }
+
+    private func save() {
+        let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"
+        let url = saveDirectory.appendingPathComponent("confab-\(f.string(from: Date())).txt")
+        do {
+            try model.transcriptText.write(to: url, atomically: true, encoding: .utf8)
+            notice("saved \(url.path)")
+        } catch {
+            notice("cannot save \(url.path): \(error.localizedDescription)", error: true)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Engine
+import Foundation
+
+extension ScreenModel {
+    /// Folds one engine event into what the screen shows.
+    public mutating func apply(_ event: ConversationEvent) {
+        switch event {
+        case .state(let s):
+            switch s {
+            case .listening: activity = mode == .typed ? .idle : .listening
+            case .hearingYou: activity = .hearingYou
+            case .transcribing: activity = .transcribing
+            case .thinking: activity = .thinking
+            case .speaking: activity = .speaking
+            }
+        case .partialTranscript(let t):
+            partialTranscript = t
+        case .transcript(let t):
+            partialTranscript = nil
+            add(.you, t)
+            streamingReply = ""
+            pendingTimings = TurnTimings()
+        case .replyToken(let t):
+            streamingReply = (streamingReply ?? "") + t
+            scrollBack = 0
+        case .replySentenceStarted:
+            break
+        case .audioLevel(let db):
+            inputLevelDB = db
+        case .timing(let stage, let seconds):
+            switch stage {
+            case .transcript: pendingTimings.transcript = seconds
+            case .firstToken: pendingTimings.firstToken = seconds
+            case .firstAudio: pendingTimings.firstAudio = seconds
+            }
+            latency = ScreenModel.describe(pendingTimings)
+        case .interrupted:
+            status = "reply interrupted"; statusIsError = false
+        case .turnFinished(let record):
+            let text = record.interrupted ? record.spoken + " …" : record.reply
+            if !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { add(.confab, text) }
+            streamingReply = nil
+            latency = ScreenModel.describe(record.timings)
+            if let e = record.error { add(.error, e) }
+            activity = mode == .typed ? .idle : .listening
+        case .error(let message):
+            status = message; statusIsError = true
+        }
+    }
+
+    /// "speech→text 0.21 s · →first token 0.38 s · →first audio 0.62 s"
+    public static func describe(_ t: TurnTimings) -> String {
+        var parts: [String] = []
+        if let v = t.transcript { parts.append(String(format: "→ transcript %.2f s", v)) }
+        if let v = t.firstToken { parts.append(String(format: "→ first token %.2f s", v)) }
+        if let v = t.firstAudio { parts.append(String(format: "→ first audio %.2f s", v)) }
+        return parts.isEmpty ? "" : "end of speech " + parts.joined(separator: " · ")
+    }
+}

@@ -1,0 +1,178 @@
+import CNCurses
+import Foundation
+
+/// The ncurses session. While it is open nothing else may write to the screen; `restore()` (called
+/// on quit, on SIGTERM/SIGHUP, on every error path and at exit) gives the terminal back as it was:
+/// cursor, echo, colours and the line discipline.
+public final class Terminal: @unchecked Sendable {
+    public enum Key: Equatable, Sendable {
+        case char(Character)
+        case enter, backspace, delete, tab, escape
+        case up, down, left, right, home, end, pageUp, pageDown
+        case resize
+        case control(Character)   // Ctrl-A … Ctrl-Z as their letter
+        case function(Int)
+    }
+
+    public enum Style: Sendable { case normal, you, confab, system, error, header, dim, meterLow, meterMid, meterHigh, accent }
+
+    public let colors: Bool
+    private var open = false
+    nonisolated(unsafe) private static var current: Terminal?
+    private var signalSources: [DispatchSourceSignal] = []
+    /// Set when SIGTERM/SIGHUP/SIGINT arrives; the UI loop checks it between keys.
+    public private(set) var terminationRequested = false
+
+    /// Opens the screen. Fails with a one-line error when standard output or input is not a terminal.
+    public init(color: Bool = true) throws {
+        guard isatty(0) == 1, isatty(1) == 1 else { throw TerminalError.notATerminal }
+        let noColor = ProcessInfo.processInfo.environment["NO_COLOR"].map { !$0.isEmpty } ?? false
+        setlocale(LC_ALL, "")
+        if String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" { setlocale(LC_ALL, "C.UTF-8") }
+        guard initscr() != nil else { throw TerminalError.cannotInitialize }
+        open = true
+        raw()                 // Ctrl-C arrives as a key, so quitting is an ordinary, clean path
+        noecho()
+        nonl()
+        keypad(confab_stdscr(), true)
+        set_escdelay(25)
+        curs_set(0)
+        var useColor = color && !noColor && has_colors()
+        if useColor {
+            start_color()
+            use_default_colors()
+            useColor = confab_colors() >= 8
+        }
+        colors = useColor
+        Terminal.current = self
+        atexit { Terminal.current?.restore() }
+        if colors {
+            init_pair(1, Int16(COLOR_CYAN), -1)    // you
+            init_pair(2, Int16(COLOR_GREEN), -1)   // confab
+            init_pair(3, Int16(COLOR_YELLOW), -1)  // system
+            init_pair(4, Int16(COLOR_RED), -1)     // error
+            init_pair(5, Int16(COLOR_BLACK), Int16(COLOR_CYAN)) // header
+            init_pair(6, Int16(COLOR_GREEN), -1)
+            init_pair(7, Int16(COLOR_YELLOW), -1)
+            init_pair(8, Int16(COLOR_RED), -1)
+            init_pair(9, Int16(COLOR_MAGENTA), -1)
+        }
+        for sig in [SIGTERM, SIGHUP, SIGINT] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler { [weak self] in self?.terminationRequested = true }
+            src.resume()
+            signalSources.append(src)
+        }
+    }
+
+    deinit { restore() }
+
+    /// Idempotent: ends curses mode and restores the terminal's modes.
+    public func restore() {
+        guard open else { return }
+        open = false
+        curs_set(1)
+        endwin()
+        fflush(nil)
+    }
+
+    public var rows: Int { Int(getmaxy(confab_stdscr())) }
+    public var cols: Int { Int(getmaxx(confab_stdscr())) }
+
+    /// Waits up to `timeoutMs` for a key.
+    public func readKey(timeoutMs: Int32) -> Key? {
+        wtimeout(confab_stdscr(), timeoutMs)
+        var ch: wint_t = 0
+        let r = wget_wch(confab_stdscr(), &ch)
+        if r == ERR { return nil }
+        if r == KEY_CODE_YES {
+            switch Int32(ch) {
+            case KEY_UP: return .up
+            case KEY_DOWN: return .down
+            case KEY_LEFT: return .left
+            case KEY_RIGHT: return .right
+            case KEY_HOME: return .home
+            case KEY_END: return .end
+            case KEY_PPAGE: return .pageUp
+            case KEY_NPAGE: return .pageDown
+            case KEY_BACKSPACE: return .backspace
+            case KEY_DC: return .delete
+            case KEY_ENTER: return .enter
+            case KEY_RESIZE: return .resize
+            case KEY_F0...(KEY_F0 + 63): return .function(Int(Int32(ch) - KEY_F0))
+            default: return nil
+            }
+        }
+        switch ch {
+        case 10, 13: return .enter
+        case 9: return .tab
+        case 27: return .escape
+        case 127, 8: return .backspace
+        case 1...26: return .control(Character(UnicodeScalar(UInt8(ch) + 96)))
+        default:
+            guard let s = UnicodeScalar(UInt32(ch)) else { return nil }
+            return .char(Character(s))
+        }
+    }
+
+    // MARK: drawing
+
+    public func clearScreen() { werase(confab_stdscr()) }
+    public func refresh() { wrefresh(confab_stdscr()) }
+
+    /// Writes `text` at (row, col), clipped to the screen width; wide characters count double.
+    public func put(_ row: Int, _ col: Int, _ text: String, _ style: Style = .normal, bold: Bool = false, fill: Bool = false) {
+        guard row >= 0, row < rows, col < cols else { return }
+        let room = cols - col
+        var s = DisplayWidth.prefix(text, fitting: room)
+        if fill { s += String(repeating: " ", count: max(0, room - DisplayWidth.of(s))) }
+        let attr = attribute(style) | (bold ? confab_a_bold() : 0)
+        wattr_on(confab_stdscr(), attr_t(attr), nil)
+        // The last cell of the last row would scroll the screen: leave it empty.
+        if row == rows - 1, col + DisplayWidth.of(s) >= cols { s = DisplayWidth.prefix(s, fitting: room - 1) }
+        var wide = Array(s.unicodeScalars.map { wchar_t(bitPattern: $0.value) })
+        wide.append(0)
+        mvwaddwstr(confab_stdscr(), Int32(row), Int32(col), wide)
+        wattr_off(confab_stdscr(), attr_t(attr), nil)
+    }
+
+    public func moveCursor(_ row: Int, _ col: Int, visible: Bool) {
+        curs_set(visible ? 1 : 0)
+        if visible { wmove(confab_stdscr(), Int32(row), Int32(col)) }
+    }
+
+    private func attribute(_ style: Style) -> Int32 {
+        guard colors else {
+            switch style {
+            case .header: return confab_a_reverse()
+            case .error, .you: return confab_a_bold()
+            case .dim: return confab_a_dim()
+            default: return confab_a_normal()
+            }
+        }
+        switch style {
+        case .normal: return confab_a_normal()
+        case .you: return confab_color_pair(1) | confab_a_bold()
+        case .confab: return confab_color_pair(2)
+        case .system: return confab_color_pair(3)
+        case .error: return confab_color_pair(4) | confab_a_bold()
+        case .header: return confab_color_pair(5)
+        case .dim: return confab_a_dim()
+        case .meterLow: return confab_color_pair(6)
+        case .meterMid: return confab_color_pair(7)
+        case .meterHigh: return confab_color_pair(8)
+        case .accent: return confab_color_pair(9) | confab_a_bold()
+        }
+    }
+}
+
+public enum TerminalError: Error, CustomStringConvertible {
+    case notATerminal, cannotInitialize
+    public var description: String {
+        switch self {
+        case .notATerminal: return "the front end needs a terminal: standard input and output must be a tty (use `confab converse --input … --output …` or `confab ask` without one)"
+        case .cannotInitialize: return "cannot initialize the terminal (check TERM)"
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// The ncurses front end lives here.

@@ -1,0 +1,46 @@
+import XCTest
+@testable import Engine
+@testable import UI
+
+final class ConversationScreenTests: XCTestCase {
+    func testEventsBuildTheTranscriptReplyAndLatencyLine() {
+        var m = ScreenModel()
+        m.mode = .handsFree
+        m.apply(.state(.hearingYou))
+        XCTAssertEqual(m.activity, .hearingYou)
+        m.apply(.state(.transcribing))
+        XCTAssertTrue(m.activity.isWorking)
+        m.apply(.transcript("what is the capital of france"))
+        m.apply(.timing(.transcript, 0.21))
+        m.apply(.state(.thinking))
+        m.apply(.replyToken("Paris"))
+        m.apply(.replyToken(" is the capital."))
+        XCTAssertEqual(m.streamingReply, "Paris is the capital.")
+        m.apply(.timing(.firstToken, 0.40))
+        m.apply(.timing(.firstAudio, 0.65))
+        XCTAssertEqual(m.latency, "end of speech → transcript 0.21 s · → first token 0.40 s · → first audio 0.65 s")
+        var record = TurnRecord(turn: 1, started: Date(), input: .voice, transcript: "what is the capital of france",
+                                reply: "Paris is the capital.", spoken: "Paris is the capital.", interrupted: false,
+                                timings: TurnTimings(), error: nil)
+        record.timings.transcript = 0.21; record.timings.firstToken = 0.40; record.timings.firstAudio = 0.65
+        m.apply(.turnFinished(record))
+        XCTAssertNil(m.streamingReply)
+        XCTAssertEqual(m.entries, [.init(.you, "what is the capital of france"), .init(.confab, "Paris is the capital.")])
+        XCTAssertEqual(m.activity, .listening)
+    }
+
+    func testInterruptedReplyShowsOnlyWhatWasSpoken() {
+        var m = ScreenModel()
+        m.apply(.transcript("tell me a story"))
+        m.apply(.replyToken("Once upon a time. There was a fox."))
+        m.apply(.interrupted(spoken: "Once upon a time."))
+        let record = TurnRecord(turn: 1, started: Date(), input: .voice, transcript: "tell me a story",
+                                reply: "Once upon a time. There was a fox.", spoken: "Once upon a time.", interrupted: true,
+                                timings: TurnTimings(), error: nil)
+        m.apply(.turnFinished(record))
+        XCTAssertEqual(m.entries.last, .init(.confab, "Once upon a time. …"))
+        m.apply(.error("capture: device hw:9 disappeared"))
+        XCTAssertEqual(m.status, "capture: device hw:9 disappeared")
+        XCTAssertTrue(m.statusIsError)
+    }
+}
