@@ -163,6 +163,8 @@ final class DictationScreen: @unchecked Sendable {
                 model.talking = recording
                 model.activity = busy > 0 ? .transcribing : (recording ? .hearingYou : (handsFree ? .listening : .idle))
                 model.mode = handsFree ? .handsFree : .pushToTalk
+                model.help = handsFree ? "just talk · Tab push-to-talk · PgUp/PgDn scroll · q quit"
+                                       : "Space start/stop recording · Tab hands-free · PgUp/PgDn scroll · q quit"
             }
             model.tick += 1
             renderer.draw(model, on: terminal)

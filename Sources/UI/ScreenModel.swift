@@ -43,7 +43,11 @@ public struct ScreenModel: Sendable {
         scrollBack = 0
     }
 
+    /// Replaces the conversation's key help (dictation has fewer keys).
+    public var help: String?
+
     public var helpLine: String {
+        if let help { return help }
         switch mode {
         case .typed: return "Enter send · Tab mode · ^L clear · ^S save · ^X stop reply · PgUp/PgDn scroll · ^C quit"
         case .pushToTalk: return "Space talk/stop · Tab mode · m mute · x stop reply · c clear · s save · PgUp/PgDn · q quit"
