@@ -1,0 +1,90 @@
+import ArgumentParser
+import AudioIO
+import Engine
+import Foundation
+
+/// `confab say`: text → speech with a Piper voice, sentence by sentence.
+struct Say: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Speak text with a Piper voice (or write it to a WAV file).",
+        discussion: """
+        Defaults: --voice en_US-joe-medium, scales from the voice's .onnx.json (joe: noise 0.667, length 1.0, noise-w 0.8), \
+        a random seed, all cores. Text "-" reads standard input. Without -o the speech is played; -o - writes a WAV to stdout.
+        """
+    )
+
+    @Argument(help: "The text to speak (\"-\" reads standard input).") var text: String
+    @Option(name: .shortAndLong, help: "Write a WAV file instead of playing (\"-\" for stdout).") var output: String?
+    @Option(help: "Voice name from the model store, or a path to a Piper .onnx.") var voice = "en_US-joe-medium"
+    @Option(help: "Speaker number for multi-speaker voices.") var speaker = 0
+    @Option(help: "Prior noise (voice variation); default from the voice config.") var noiseScale: Float?
+    @Option(help: "Duration scale (>1 is slower); default from the voice config.") var lengthScale: Float?
+    @Option(help: "Duration noise (rhythm variation); default from the voice config.") var noiseW: Float?
+    @Option(help: "Random seed (default: random).") var seed: UInt64?
+    @Flag(help: "Print each sentence's IPA phonemes and ids as JSON lines instead of speaking.") var phonemes = false
+    @Option(help: "Threads for the matrix products (default: all cores).") var threads: Int?
+    @Option(help: ArgumentHelp("Synthesize these comma-separated phoneme ids (one sentence) instead of text.", visibility: .hidden))
+    var phonemeIds: String?
+    @Flag(help: ArgumentHelp("Write the raw model output (no peak normalization, whole-sentence decoding).", visibility: .hidden))
+    var raw = false
+
+    func run() throws {
+        do {
+            EngineThreads.configure(threads)
+            var input = text
+            if text == "-" {
+                input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            }
+            let v = try PiperVoice(voice)
+            var scales = v.defaultScales
+            if let noiseScale { scales.noiseScale = noiseScale }
+            if let lengthScale { scales.lengthScale = lengthScale }
+            if let noiseW { scales.noiseW = noiseW }
+            let synth = try PiperSynthesizer(voice: v, options: SynthesisOptions(scales: scales, speaker: speaker, seed: seed, normalize: !raw))
+            let sentences: [PhonemizedSentence]
+            if let phonemeIds {
+                let ids = phonemeIds.split(whereSeparator: { $0 == "," || $0 == " " }).compactMap { Int($0) }
+                guard !ids.isEmpty else { throw ValidationError("--phoneme-ids: no ids given") }
+                sentences = [PhonemizedSentence(phonemes: "", ids: ids)]
+            } else {
+                sentences = try v.phonemize(input)
+            }
+            if phonemes {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                for s in sentences { print(String(decoding: try enc.encode(s), as: UTF8.self)) }
+                return
+            }
+            guard !sentences.isEmpty else { throw ValidationError("nothing to say: the text has no speakable words") }
+            guard let output else {
+                try SayPlayback.play(synth, sentences)
+                return
+            }
+            if raw && output.hasSuffix(".f32") {
+                // Parity checks: raw little-endian float32 of all sentences, bit-exact.
+                var all: [Float] = []
+                for (i, sentence) in sentences.enumerated() { all += try synth.rawAudio(ids: sentence.ids, seed: (seed ?? 0) &+ UInt64(i), windowed: false) }
+                try all.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: output)) }
+                return
+            }
+            let writer = try AudioFile.Writer(path: output, sampleRate: v.config.sampleRate, channels: 1, format: .wav16)
+            var s = seed ?? UInt64.random(in: 0...UInt64.max)
+            for sentence in sentences {
+                // Whole sentences, so each is peak-normalized as Piper does.
+                let audio = raw ? try synth.rawAudio(ids: sentence.ids, seed: s, windowed: false)
+                                : try synth.synthesizeSentence(sentence, seed: s)
+                try writer.append(audio)
+                s = s &+ 1
+            }
+            writer.close()
+        } catch let e as ValidationError {
+            throw e
+        } catch { throw fail(error) }
+    }
+}
+
+enum SayPlayback {
+    static func play(_ synth: PiperSynthesizer, _ sentences: [PhonemizedSentence]) throws {
+        throw PhonemizerError("playback is not available in this build: pass -o out.wav (or -o - | aplay)")
+    }
+}
