@@ -25,6 +25,8 @@ struct Say: ParsableCommand {
     @Option(help: "Threads for the matrix products (default: all cores).") var threads: Int?
     @Option(help: ArgumentHelp("Synthesize these comma-separated phoneme ids (one sentence) instead of text.", visibility: .hidden))
     var phonemeIds: String?
+    @Flag(help: ArgumentHelp("Phonemize the text exactly as Piper does (no markdown clean-up or sentence splitting).", visibility: .hidden))
+    var piperExact = false
     @Flag(help: ArgumentHelp("Write the raw model output (no peak normalization, whole-sentence decoding).", visibility: .hidden))
     var raw = false
 
@@ -46,6 +48,8 @@ struct Say: ParsableCommand {
                 let ids = phonemeIds.split(whereSeparator: { $0 == "," || $0 == " " }).compactMap { Int($0) }
                 guard !ids.isEmpty else { throw ValidationError("--phoneme-ids: no ids given") }
                 sentences = [PhonemizedSentence(phonemes: "", ids: ids)]
+            } else if piperExact {
+                sentences = try EspeakPhonemizer.shared.phonemizeToIds(input, config: v.config)
             } else {
                 sentences = try v.phonemize(input)
             }

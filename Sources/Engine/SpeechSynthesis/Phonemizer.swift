@@ -131,7 +131,6 @@ public final class EspeakPhonemizer: @unchecked Sendable {
     }
 
     /// The punctuation Piper appends for the clause espeak just consumed, and whether it ends a sentence.
-    /// The end of the text counts as a period (espeak's CLAUSE_EOF masks to CLAUSE_PERIOD in Piper).
     static func terminator(of consumed: Slice<UnsafeBufferPointer<UInt8>>, atEnd: Bool) -> (String, Bool) {
         var i = consumed.endIndex
         while i > consumed.startIndex {
@@ -141,7 +140,14 @@ public final class EspeakPhonemizer: @unchecked Sendable {
             }
             break
         }
-        guard i > consumed.startIndex else { return atEnd ? (".", true) : ("", false) }
+        guard i > consumed.startIndex else { return ("", atEnd) }
+        // An ellipsis ("..." or U+2026 …) continues the sentence with no punctuation, as in Piper.
+        if consumed[i - 1] == 0xA6 && i - 3 >= consumed.startIndex && consumed[i - 3] == 0xE2 && consumed[i - 2] == 0x80 {
+            return ("", false)
+        }
+        if consumed[i - 1] == UInt8(ascii: "."), i - 2 >= consumed.startIndex, consumed[i - 2] == UInt8(ascii: ".") {
+            return ("", false)
+        }
         switch consumed[i - 1] {
         case UInt8(ascii: "."): return (".", true)
         case UInt8(ascii: "?"): return ("?", true)
@@ -150,8 +156,8 @@ public final class EspeakPhonemizer: @unchecked Sendable {
         case UInt8(ascii: ":"): return (": ", false)
         case UInt8(ascii: ";"): return ("; ", false)
         default:
-            // No punctuation: the end of the text counts as a period; a clause espeak cut for length has none.
-            return atEnd ? (".", true) : ("", false)
+            // No punctuation (end of text, or a clause espeak cut for length): nothing is appended.
+            return ("", atEnd)
         }
     }
 }
