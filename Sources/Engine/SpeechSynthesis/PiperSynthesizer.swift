@@ -38,8 +38,11 @@ public final class PiperVoice: @unchecked Sendable {
     /// Speakable text → Piper sentences (phonemes and ids), in order.
     public func phonemize(_ text: String) throws -> [PhonemizedSentence] {
         var out: [PhonemizedSentence] = []
-        for s in SpeakableText.sentences(SpeakableText.clean(text)) {
-            out += try EspeakPhonemizer.shared.phonemizeToIds(s, config: config)
+        for s in SpeakableText.sentences(SpeakableText.clean(text)) where s.contains(where: { $0.isLetter || $0.isNumber }) {
+            // A sentence of only punctuation (what is left of "!!!" or an emoji line) is not spoken.
+            out += try EspeakPhonemizer.shared.phonemizeToIds(s, config: config).filter { sentence in
+                sentence.phonemes.unicodeScalars.contains { !CharacterSet.punctuationCharacters.contains($0) && !CharacterSet.whitespaces.contains($0) }
+            }
         }
         return out
     }

@@ -142,12 +142,8 @@ public enum SpeakableText {
                     if abbreviations.contains(w) { continue }
                     if w.count == 1, w.first!.isLetter { continue }   // initials: "J. Smith"
                 }
-                if (c == "." && run >= 3) || c == "\u{2026}" {
-                    // An ellipsis ends a sentence only before a capital letter.
-                    var k = j
-                    while k < chars.count, chars[k].isWhitespace { k += 1 }
-                    if k < chars.count, !chars[k].isUppercase { continue }
-                }
+                // An ellipsis trails off inside a sentence: never a break.
+                if (c == "." && run >= 2) || c == "\u{2026}" || (run > 1 && chars[j - 1] == "\u{2026}") { continue }
                 flush()
                 continue
             default: break
