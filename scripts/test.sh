@@ -7,4 +7,8 @@ bash scripts/setup.sh --test >/dev/null
 # OpenBLAS workers must not spin between calls while audio threads run beside them.
 export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
 export CONFAB_REQUIRE_MODELS=1
-swift test -c release -Xswiftc -enable-testing "$@"
+# Build just the test bundle (setup.sh built `confab`, which the command-line tests run): a plain
+# `swift test` also builds every executable of the dependencies, including swift-protobuf's bundled
+# protoc (~800 C/C++ files, twice), which takes most of an hour on two cores.
+swift build -c release -Xswiftc -enable-testing --product ConfabPackageTests
+swift test -c release -Xswiftc -enable-testing --skip-build "$@"

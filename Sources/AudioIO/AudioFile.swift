@@ -11,33 +11,92 @@ public enum AudioFile {
         public var seconds: Double { sampleRate > 0 ? Double(frames) / Double(sampleRate) : 0 }
     }
 
-    /// Reads a whole file as interleaved float samples.
+    /// Reads a whole file as interleaved float samples. "-" reads standard input.
+    /// Errors name the file and say what is wrong with it (missing, empty, truncated, not audio).
     public static func readInterleaved(_ path: String) throws -> (samples: [Float], info: Info) {
         var sfinfo = SF_INFO()
         let handle: OpaquePointer?
         if path == "-" {
             handle = sf_open_fd(0, Int32(SFM_READ), &sfinfo, 0)
+            if handle == nil {
+                throw AudioFileError(path: path, problem: "is not a WAV libsndfile can read (\(String(cString: sf_strerror(nil)))): pipe a WAV into `confab play -`")
+            }
         } else {
-            guard FileManager.default.fileExists(atPath: path) else { throw AudioFileError(path: path, problem: "no such file") }
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+                throw AudioFileError(path: path, problem: "no such file: check the path")
+            }
+            if isDir.boolValue { throw AudioFileError(path: path, problem: "is a directory, not an audio file") }
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            if size == 0 { throw AudioFileError(path: path, problem: "is empty (0 bytes): not an audio file") }
             handle = sf_open(path, Int32(SFM_READ), &sfinfo)
+            if handle == nil {
+                let why = String(cString: sf_strerror(nil))
+                if looksLikeAudioContainer(path) {
+                    throw AudioFileError(path: path, problem: "is damaged or truncated (\(why)): re-export or re-record it")
+                }
+                throw AudioFileError(path: path, problem: "is not an audio file libsndfile can read (\(why)): use WAV, FLAC, OGG or another format it reads")
+            }
         }
-        guard let sf = handle else {
-            let why = String(cString: sf_strerror(nil))
-            throw AudioFileError(path: path, problem: "cannot read audio (\(why))")
-        }
+        guard let sf = handle else { throw AudioFileError(path: path, problem: "cannot be read") }
         defer { sf_close(sf) }
         let channels = Int(sfinfo.channels)
-        guard channels > 0, sfinfo.samplerate > 0 else { throw AudioFileError(path: path, problem: "no audio channels") }
+        guard channels > 0, sfinfo.samplerate > 0 else { throw AudioFileError(path: path, problem: "has no audio channels or no sample rate: re-export it") }
+        if let (promised, holds) = truncation(sf) {
+            let bytesPerSecond = Double(sfinfo.samplerate * sfinfo.channels) * Double(bytesPerSample(sfinfo.format))
+            throw AudioFileError(path: path, problem: String(format: "is truncated: its header promises %.2f s of audio but the file holds %.2f s; re-export or re-record it",
+                                                             Double(promised) / bytesPerSecond, Double(holds) / bytesPerSecond))
+        }
         var out: [Float] = []
+        // The header's frame count is only a hint (a damaged file may claim anything): reserve at most 16 MB up front.
+        if sfinfo.frames > 0 { out.reserveCapacity(min(Int(clamping: sfinfo.frames) * channels, 1 << 22)) }
         var chunk = [Float](repeating: 0, count: 4096 * channels)
         while true {
             let n = chunk.withUnsafeMutableBufferPointer { sf_readf_float(sf, $0.baseAddress, 4096) }
             if n <= 0 { break }
             out.append(contentsOf: chunk[0..<(Int(n) * channels)])
         }
-        if sf_error(sf) != 0 { throw AudioFileError(path: path, problem: String(cString: sf_strerror(sf))) }
+        if sf_error(sf) != 0 {
+            throw AudioFileError(path: path, problem: "is damaged or truncated (\(String(cString: sf_strerror(sf)))): re-export or re-record it")
+        }
+        if out.isEmpty && path == "-" { throw AudioFileError(path: path, problem: "holds no audio: pipe a WAV into `confab play -`") }
         let info = Info(sampleRate: Int(sfinfo.samplerate), channels: channels, frames: out.count / channels)
         return (out, info)
+    }
+
+    /// The first bytes of WAV/RIFF, RF64, AIFF, FLAC, OGG, CAF, AU: an audio container that failed to open is damaged, not foreign.
+    static func looksLikeAudioContainer(_ path: String) -> Bool {
+        guard let fh = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? fh.close() }
+        let head = [UInt8]((try? fh.read(upToCount: 4)) ?? Data())
+        guard head.count == 4, let tag = String(bytes: head, encoding: .isoLatin1) else { return false }
+        return ["RIFF", "RIFX", "RF64", "FORM", "fLaC", "OggS", "caff", ".snd", "wvpk"].contains(tag)
+    }
+
+    /// libsndfile reads a WAV/AIFF whose data chunk is cut short and notes it in its log as
+    /// "data : <header bytes> (should be <bytes present>)". Returns both when the header promises more.
+    /// (Streamed files with a placeholder length of 0 or 0xFFFFFFFF are not truncated.)
+    static func truncation(_ sf: OpaquePointer) -> (promised: Int, holds: Int)? {
+        var log = [CChar](repeating: 0, count: 8192)
+        sf_command(sf, Int32(SFC_GET_LOG_INFO), &log, Int32(log.count))
+        let text = String(cString: log)
+        for line in text.split(separator: "\n") where line.hasPrefix("data :") || line.hasPrefix("SSND :") {
+            let nums = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            guard line.contains("should be"), nums.count >= 2 else { continue }
+            let (promised, holds) = (nums[0], nums[1])
+            if promised > holds && promised != 0xFFFF_FFFF && promised != 0x7FFF_FFFF && promised != 0 { return (promised, holds) }
+        }
+        return nil
+    }
+
+    static func bytesPerSample(_ format: Int32) -> Int {
+        switch format & Int32(SF_FORMAT_SUBMASK) {
+        case Int32(SF_FORMAT_PCM_S8), Int32(SF_FORMAT_PCM_U8), Int32(SF_FORMAT_ULAW), Int32(SF_FORMAT_ALAW): return 1
+        case Int32(SF_FORMAT_PCM_16): return 2
+        case Int32(SF_FORMAT_PCM_24): return 3
+        case Int32(SF_FORMAT_DOUBLE): return 8
+        default: return 4
+        }
     }
 
     /// Reads a file as mono float at `sampleRate` (channels averaged, resampled as needed).
@@ -99,7 +158,9 @@ public enum AudioFile {
             } else {
                 sf = sf_open(path, Int32(SFM_WRITE), &info)
             }
-            guard let sf else { throw AudioFileError(path: path, problem: "cannot write (\(String(cString: sf_strerror(nil))))") }
+            guard let sf else {
+                throw AudioFileError(path: path, problem: "cannot be written (\(String(cString: sf_strerror(nil)))): check the folder exists and is writable")
+            }
             sf_command(sf, Int32(SFC_SET_UPDATE_HEADER_AUTO), nil, Int32(SF_TRUE))
             // Floats outside [-1, 1] are clipped, not wrapped, when stored as integers.
             sf_command(sf, Int32(SFC_SET_CLIPPING), nil, Int32(SF_TRUE))
