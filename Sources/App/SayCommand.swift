@@ -23,6 +23,7 @@ struct Say: ParsableCommand {
     @Option(help: "Random seed (default: random).") var seed: UInt64?
     @Flag(help: "Print each sentence's IPA phonemes and ids as JSON lines instead of speaking.") var phonemes = false
     @Option(help: "Threads for the matrix products (default: all cores).") var threads: Int?
+    @OptionGroup var audio: AudioDeviceOptions
     @Option(help: ArgumentHelp("Synthesize these comma-separated phoneme ids (one sentence) instead of text.", visibility: .hidden))
     var phonemeIds: String?
     @Flag(help: ArgumentHelp("Phonemize the text exactly as Piper does (no markdown clean-up or sentence splitting).", visibility: .hidden))
@@ -61,7 +62,7 @@ struct Say: ParsableCommand {
             }
             guard !sentences.isEmpty else { throw ValidationError("nothing to say: the text has no speakable words") }
             guard let output else {
-                try SayPlayback.play(synth, sentences)
+                try SayPlayback.play(synth, sentences, audio: audio)
                 return
             }
             if raw && output.hasSuffix(".f32") {
@@ -87,8 +88,22 @@ struct Say: ParsableCommand {
     }
 }
 
+/// Plays as it synthesizes: each decoder window goes into the player's ring buffer as soon as it is ready,
+/// so the first sound comes after the first window of the first sentence.
 enum SayPlayback {
-    static func play(_ synth: PiperSynthesizer, _ sentences: [PhonemizedSentence]) throws {
-        throw PhonemizerError("playback is not available in this build: pass -o out.wav (or -o - | aplay)")
+    static func play(_ synth: PiperSynthesizer, _ sentences: [PhonemizedSentence], audio: AudioDeviceOptions) throws {
+        Interrupts.install()
+        let player = try ALSAPlayer(device: audio.playbackName, sampleRate: synth.sampleRate, channels: 1, options: audio.alsa)
+        defer { player.close() }
+        let rate = player.sampleRate, ch = player.channels
+        try synth.synthesize(sentences) { piece in
+            if Interrupts.pending != nil { return false }
+            var out = rate == synth.sampleRate ? piece : Resampler.resample(piece, from: synth.sampleRate, to: rate)
+            if ch > 1 { out = out.flatMap { Array(repeating: $0, count: ch) } }
+            do { _ = try out.withUnsafeBufferPointer { try player.enqueue($0) } } catch { return false }
+            return Interrupts.pending == nil
+        }
+        if Interrupts.pending != nil { player.stop(); return }
+        try player.drain()
     }
 }

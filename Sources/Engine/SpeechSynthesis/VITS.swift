@@ -317,7 +317,9 @@ public final class VITS: @unchecked Sendable {
     /// Frames of context each side of a decoder window (more than HiFi-GAN's receptive field, about 11
     /// frames for the medium voices), so windowed decoding matches whole-sentence decoding.
     public var decoderContext = 16
-    public var decoderWindow = 48
+    public var decoderWindow = 128
+    /// The first window is short so the first sound comes early.
+    public var firstDecoderWindow = 16
 
     public init(weights: VITSWeights) { self.weights = weights }
 
@@ -632,15 +634,13 @@ public final class VITS: @unchecked Sendable {
                 switch W.resblocks[i * kn + r] {
                 case .two(let cs):
                     for c in cs {   // x += conv_d(leaky_relu(x))
-                        t2.update(from: t1, count: n)
-                        leakyReluInPlace(t2, count: n, slope: 0.1)
+                        leakyReluCopy(t1, into: t2, count: n, slope: 0.1)
                         c.apply(t2, length: T, into: tc, columns: cols)
                         addInPlace(t1, tc, count: n)
                     }
                 case .one(let ps):
                     for (c1, c2) in ps {   // x += conv2(leaky_relu(conv1_d(leaky_relu(x))))
-                        t2.update(from: t1, count: n)
-                        leakyReluInPlace(t2, count: n, slope: 0.1)
+                        leakyReluCopy(t1, into: t2, count: n, slope: 0.1)
                         c1.apply(t2, length: T, into: tc, columns: cols)
                         leakyReluInPlace(tc, count: n, slope: 0.1)
                         c2.apply(tc, length: T, into: t2, columns: cols)
@@ -669,21 +669,15 @@ public final class VITS: @unchecked Sendable {
         var rng = NormalRNG(seed: seed)
         let enc = try encode(ids)
         let dur = durations(enc, scales: scales, speaker: g, rng: &rng)
-        if ProcessInfo.processInfo.environment["CONFAB_TTS_DEBUG"] != nil {
-            print("m_p[:,0]", (0..<4).map { enc.m[$0 * enc.T] }, "dur", dur)
-        }
         let (z, F) = latent(enc, durations: dur, scales: scales, speaker: g, rng: &rng)
-        if ProcessInfo.processInfo.environment["CONFAB_TTS_DEBUG"] != nil {
-            print("z[:4,10]", (0..<4).map { z[$0 * F + 10] })
-        }
         try z.withUnsafeBufferPointer { zb in
-            if !windowed || F <= decoderWindow + decoderContext {
+            if !windowed || F <= firstDecoderWindow + decoderContext {
                 _ = chunk(decode(zb.baseAddress!, frames: F, from: 0, to: F, context: 0, speaker: g))
                 return
             }
             var f = 0
             // A short first window gets the first sound out early.
-            var w = max(8, decoderWindow / 3)
+            var w = max(4, firstDecoderWindow)
             while f < F {
                 try Task.checkCancellation()
                 let e = min(F, f + w)
@@ -752,4 +746,10 @@ func inverseRationalQuadratic(_ x: Float, _ p: UnsafeMutablePointer<Float>, bins
     let disc = max(0, b * b - 4 * a * c)
     let root = (2 * c) / (-b - disc.squareRoot())
     return root * wk + xk
+}
+
+/// y = leaky_relu(x) without touching x (HiFi-GAN's residual branches keep x).
+@inline(__always)
+func leakyReluCopy(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int, slope: Float) {
+    for i in 0..<n { let v = x[i]; y[i] = v > 0 ? v : v * slope }
 }
