@@ -81,9 +81,9 @@ public final class PiperSynthesizer: SpeechSynthesizing, @unchecked Sendable {
         try self.init(voice: try PiperVoice(nameOrPath), options: options)
     }
 
-    /// Synthesizes synchronously, calling `chunk` with each piece of audio (return false to stop).
-    /// Peak normalization needs the whole sentence, so with `normalize` the chunks of one sentence are scaled
-    /// by the peak of what has been produced so far in that sentence (never louder than 1).
+    /// Synthesizes synchronously, calling `chunk` with each decoder window of audio (return false to stop).
+    /// Streamed audio is the model's tanh output as is: piper1-gpl's peak normalization needs the whole
+    /// sentence, so only `synthesizeSentence` (used by `say -o`) applies it.
     public func synthesize(_ sentences: [PhonemizedSentence], chunk: ([Float]) -> Bool) throws {
         let scales = options.scales ?? voice.defaultScales
         var seed = options.seed ?? UInt64.random(in: 0...UInt64.max)
