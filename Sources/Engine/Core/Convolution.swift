@@ -26,6 +26,14 @@ public func conv1d(_ x: UnsafePointer<Float>, channels Cin: Int, length Tin: Int
             for kk in 0..<K {
                 let col = columns + (c * K + kk) * Tout
                 let shift = kk * dilation - pad
+                if stride == 1 {
+                    // Contiguous: zeros where the tap falls in the padding, one copy for the rest.
+                    let lo = min(Tout, max(0, -shift)), hi = max(lo, min(Tout, Tin - shift))
+                    if lo > 0 { col.update(repeating: 0, count: lo) }
+                    if hi > lo { (col + lo).update(from: xc + lo + shift, count: hi - lo) }
+                    if hi < Tout { (col + hi).update(repeating: 0, count: Tout - hi) }
+                    continue
+                }
                 for t in 0..<Tout {
                     let s = t * stride + shift
                     col[t] = (s >= 0 && s < Tin) ? xc[s] : 0
