@@ -77,12 +77,11 @@ final class SentenceChunkerTests: XCTestCase {
         XCTAssertEqual(c.finish(), [])
     }
 
-    func testSpeakableTextDropsMarkup() {
-        var s = SpeakableText()
-        XCTAssertEqual(s.speakable("**Bold** and `code` in [a link](http://x.y) 🎉"), "Bold and code in a link")
+    func testReplySpeechFilterDropsCodeBlocksAcrossChunksAndMarkup() {
+        var s = ReplySpeechFilter()
+        XCTAssertEqual(s.speakable("**Bold** and `code` in [a link](http://x.y)"), "Bold and code in a link")
         XCTAssertEqual(s.speakable("## Heading"), "Heading")
         XCTAssertEqual(s.speakable("- item one"), "item one")
-        XCTAssertEqual(s.speakable("See https://example.com/page now."), "See a link now.")
         XCTAssertEqual(s.speakable("```swift"), "")
         XCTAssertEqual(s.speakable("let x = 1"), "")
         XCTAssertEqual(s.speakable("```"), "")

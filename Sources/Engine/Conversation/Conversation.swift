@@ -480,7 +480,7 @@ public final class Conversation: @unchecked Sendable {
     /// Synthesizes each chunk as it arrives and queues its audio for playback, at most
     /// `maxQueuedAudio` ahead of the device.
     private func synthesize(_ chunks: AsyncStream<String>, _ t: ReplyTurn) async {
-        var speakable = SpeakableText()
+        var speakable = ReplySpeechFilter()
         var index = 0
         let maxAhead = Int(config.maxQueuedAudio * Double(playback.sampleRate))
         for await chunk in chunks {
