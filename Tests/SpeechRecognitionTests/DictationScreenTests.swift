@@ -16,21 +16,27 @@ final class DictationScreenTests: XCTestCase {
 
     override func tearDownWithError() throws {
         _ = try? tmux(["kill-server"])
+        usleep(100_000)
         try? FileManager.default.removeItem(at: dir)
     }
 
+    /// Runs a tmux command on the test's own server. Output is read through a file, not a pipe:
+    /// the server that `new-session` starts would inherit a pipe and hold it open forever.
     @discardableResult
     func tmux(_ args: [String]) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["tmux", "-L", socket] + args
-        let out = Pipe()
+        let outURL = dir.appendingPathComponent("tmux-out")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL)
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
         try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try out.close()
+        return (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
     }
 
     func screen() throws -> String { try tmux(["capture-pane", "-t", "t", "-p"]) }
