@@ -20,23 +20,16 @@ final class DictationScreenTests: XCTestCase {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    /// Runs a tmux command on the test's own server. Output is read through a file, not a pipe:
-    /// the server that `new-session` starts would inherit a pipe and hold it open forever.
+    /// Runs a tmux command on the test's own server through system(3), with output read from a file:
+    /// the server that `new-session` starts outlives the call and keeps inherited descriptors open, which
+    /// Foundation's Process would wait for.
     @discardableResult
     func tmux(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["tmux", "-L", socket] + args
-        let outURL = dir.appendingPathComponent("tmux-out")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL)
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        try out.close()
-        return (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+        let outPath = dir.appendingPathComponent("tmux-out").path
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let command = (["tmux", "-L", socket] + args).map(quote).joined(separator: " ") + " </dev/null >\(quote(outPath)) 2>/dev/null"
+        _ = system(command)
+        return (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     }
 
     func screen() throws -> String { try tmux(["capture-pane", "-t", "t", "-p"]) }
