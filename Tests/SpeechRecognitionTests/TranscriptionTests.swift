@@ -12,7 +12,7 @@ final class TranscriptionTests: XCTestCase {
         if let t = Self.cached[key] { return t }
         var o = WhisperOptions()
         o.decoding.beamSize = beam
-        let t = try WhisperTranscriber(directory: try ModelStore().resolve(name, kind: .whisper), options: o)
+        let t = try WhisperTranscriber(model: name, options: o)
         Self.cached[key] = t
         return t
     }

@@ -87,6 +87,11 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
         loadSeconds = Date().timeIntervalSince(t0)
     }
 
+    /// Loads a Whisper model by store name (default: the manifest's default, tiny.en) or directory path.
+    public convenience init(model nameOrPath: String? = nil, options: WhisperOptions = WhisperOptions()) throws {
+        try self.init(directory: try ModelStore().resolve(nameOrPath, kind: .whisper), options: options)
+    }
+
     /// Reads an audio file as 16 kHz mono; an unreadable or empty file is a one-line error.
     public static func readAudio(_ path: String) throws -> [Float] {
         let samples: [Float]
