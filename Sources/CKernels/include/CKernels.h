@@ -6,4 +6,24 @@
 
 /// Runtime check that this CPU has what the kernels were built for (AVX2, FMA, F16C on x86-64).
 int confab_cpu_supported(void);
+
+// Activation vectors are quantized once per matrix product, in one of two layouts:
+//   Q8_32: per 32 values { float d; float s = d·Σqs; int8 qs[32]; }            (40 bytes), for Q4_0..Q8_0 weights
+//   Q8_K : per 256 values { float d; int8 qs[256]; int16 bsums[16]; }          (292 bytes), for Q4_K, Q5_K, Q6_K
+// F32/F16/BF16 weights take the float activations as they are.
+#define CONFAB_Q8_32_BYTES 40
+#define CONFAB_Q8_K_BYTES 292
+
+/// x[n] (n a multiple of 32) → Q8_32 blocks at y.
+void confab_quantize_q8_32(const float *x, void *y, int n);
+/// x[n] (n a multiple of 256) → Q8_K blocks at y.
+void confab_quantize_q8_K(const float *x, void *y, int n);
+
+/// Dot product of one weight row of `n` elements (ggml type `type`) with one prepared activation vector.
+float confab_dot(int type, int n, const void *w, const void *x);
+
+/// out[t·outStride + r] = row r of W · activation t, for rows r0..<r1 and t in 0..<T.
+/// W rows are `rowBytes` apart; activation t starts at x + t·xStride bytes.
+void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int n,
+                   const void *x, size_t xStride, int T, float *out, size_t outStride);
 #endif

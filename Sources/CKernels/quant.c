@@ -1,0 +1,414 @@
+// Quantized dot products, AVX2 (the same integer schemes as ggml-quants.c's x86 paths).
+// Weights stay in their ggml blocks; the activation vector is quantized once per product to 8 bits.
+#include "CKernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct { float d; float s; int8_t qs[32]; } q8_32;
+typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } q8_K;
+_Static_assert(sizeof(q8_32) == CONFAB_Q8_32_BYTES, "q8_32 size");
+_Static_assert(sizeof(q8_K) == CONFAB_Q8_K_BYTES, "q8_K size");
+
+static inline float f16(const uint8_t *p) {
+    uint16_t h; memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+static inline float hsum8(__m256 x) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+// Σ pairs of int16 → 8 floats.
+static inline __m256 sum_i16_pairs(__m256i x) {
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), x));
+}
+// unsigned bytes · signed bytes, summed in groups of 4 → 8 floats.
+static inline __m256 mul_sum_us8(__m256i ax, __m256i sy) {
+    return sum_i16_pairs(_mm256_maddubs_epi16(ax, sy));
+}
+// signed · signed: move the sign of x onto y.
+static inline __m256 mul_sum_i8(__m256i x, __m256i y) {
+    return mul_sum_us8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+// 16 bytes of nibbles → 32 bytes: low nibbles first (elements 0..15), then the high ones (16..31).
+static inline __m256i nibbles32(const uint8_t *p) {
+    __m128i t = _mm_loadu_si128((const __m128i *)p);
+    __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0xF));
+}
+// 32 bits → 32 bytes, 0xFF where the bit is set.
+static inline __m256i bits32(const uint8_t *p) {
+    uint32_t x; memcpy(&x, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
+    b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+}
+
+// MARK: activation quantization
+
+void confab_quantize_q8_32(const float *x, void *vy, int n) {
+    q8_32 *y = (q8_32 *)vy;
+    for (int i = 0; i < n / 32; i++) {
+        const float *xb = x + 32 * i;
+        __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8), v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+        const __m256 sign = _mm256_set1_ps(-0.0f);
+        __m256 m = _mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1));
+        m = _mm256_max_ps(m, _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.f, id = amax > 0 ? 127.f / amax : 0.f;
+        const __m256 mul = _mm256_set1_ps(id);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s4 = _mm_add_epi32(_mm256_extracti128_si256(s, 1), _mm256_castsi256_si128(s));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+        y[i].d = d;
+        y[i].s = d * (float)_mm_cvtsi128_si32(s4);
+        // pack 32-bit → 16 → 8 (packs interleave 128-bit lanes; the permute restores the order)
+        i0 = _mm256_packs_epi32(i0, i1);
+        i2 = _mm256_packs_epi32(i2, i3);
+        i0 = _mm256_packs_epi16(i0, i2);
+        i0 = _mm256_permutevar8x32_epi32(i0, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[i].qs, i0);
+    }
+}
+
+void confab_quantize_q8_K(const float *x, void *vy, int n) {
+    q8_K *y = (q8_K *)vy;
+    for (int i = 0; i < n / 256; i++) {
+        const float *xb = x + 256 * i;
+        float amax = 0, max = 0;
+        for (int j = 0; j < 256; j++) {
+            float ax = fabsf(xb[j]);
+            if (ax > amax) { amax = ax; max = xb[j]; }
+        }
+        if (amax == 0) {
+            y[i].d = 0;
+            memset(y[i].qs, 0, 256);
+            memset(y[i].bsums, 0, 32);
+            continue;
+        }
+        // As ggml: scale by the signed extreme so it maps to -127 exactly.
+        const float iscale = -127.f / max;
+        for (int j = 0; j < 256; j++) {
+            int v = (int)lrintf(iscale * xb[j]);
+            y[i].qs[j] = (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
+        }
+        for (int j = 0; j < 16; j++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += y[i].qs[16 * j + l];
+            y[i].bsums[j] = (int16_t)s;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+// MARK: 32-element block types × Q8_32
+
+static float dot_q4_0(int n, const uint8_t *w, const q8_32 *y) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / 32; i++, w += 18) {
+        const __m256 d = _mm256_set1_ps(f16(w) * y[i].d);
+        __m256i qx = _mm256_sub_epi8(nibbles32(w + 2), _mm256_set1_epi8(8));
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), acc);
+    }
+    return hsum8(acc);
+}
+
+static float dot_q4_1(int n, const uint8_t *w, const q8_32 *y) {
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0;
+    for (int i = 0; i < n / 32; i++, w += 20) {
+        summs += f16(w + 2) * y[i].s;
+        const __m256 d = _mm256_set1_ps(f16(w) * y[i].d);
+        __m256i qx = nibbles32(w + 4);
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_us8(qx, qy), acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+static float dot_q5_0(int n, const uint8_t *w, const q8_32 *y) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / 32; i++, w += 22) {
+        const __m256 d = _mm256_set1_ps(f16(w) * y[i].d);
+        __m256i qx = nibbles32(w + 6);
+        // (nibble | bit<<4) - 16: where the bit is clear the byte becomes nibble | 0xF0 = nibble - 16.
+        __m256i hi = _mm256_andnot_si256(bits32(w + 2), _mm256_set1_epi8((char)0xF0));
+        qx = _mm256_or_si256(qx, hi);
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), acc);
+    }
+    return hsum8(acc);
+}
+
+static float dot_q5_1(int n, const uint8_t *w, const q8_32 *y) {
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0;
+    for (int i = 0; i < n / 32; i++, w += 24) {
+        summs += f16(w + 2) * y[i].s;
+        const __m256 d = _mm256_set1_ps(f16(w) * y[i].d);
+        __m256i qx = nibbles32(w + 8);
+        qx = _mm256_or_si256(qx, _mm256_and_si256(bits32(w + 4), _mm256_set1_epi8(0x10)));
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_us8(qx, qy), acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+static float dot_q8_0(int n, const uint8_t *w, const q8_32 *y) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / 32; i++, w += 34) {
+        const __m256 d = _mm256_set1_ps(f16(w) * y[i].d);
+        __m256i qx = _mm256_loadu_si256((const __m256i *)(w + 2));
+        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), acc);
+    }
+    return hsum8(acc);
+}
+
+// MARK: K-quants × Q8_K
+
+// Unpacks the 12 scale bytes of Q4_K/Q5_K into 8 scales (utmp[0..1]) and 8 mins (utmp[2..3]).
+static inline void k_scales(const uint8_t *s, uint32_t utmp[4]) {
+    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    memcpy(utmp, s, 12);
+    utmp[3] = ((utmp[2] >> 4) & kmask2) | (((utmp[1] >> 6) & kmask3) << 4);
+    const uint32_t uaux = utmp[1] & kmask1;
+    utmp[1] = (utmp[2] & kmask2) | (((utmp[0] >> 6) & kmask3) << 4);
+    utmp[2] = uaux;
+    utmp[0] &= kmask1;
+}
+
+// Broadcast 16-bit lane i of a 128-bit register to all 16 lanes of a 256-bit one.
+static inline __m256i scale_k4(__m256i scales, int i) {
+    return _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)((2 * i) | ((2 * i + 1) << 8))));
+}
+
+static float dot_q4_K(int n, const uint8_t *w, const q8_K *y) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    uint32_t utmp[4];
+    for (int i = 0; i < n / 256; i++, w += 144) {
+        const float d = y[i].d * f16(w), dmin = -y[i].d * f16(w + 2);
+        k_scales(w + 4, utmp);
+        const __m256i mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
+        const __m256i q8sums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+        const __m128i q8s = _mm_hadd_epi16(_mm256_extracti128_si256(q8sums, 0), _mm256_extracti128_si256(q8sums, 1));
+        const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+        const __m128i sc128 = _mm256_extracti128_si256(mins_and_scales, 0);
+        const __m256i scales = _mm256_set_m128i(sc128, sc128);
+        const uint8_t *q4 = w + 16;
+        const int8_t *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4bits = _mm256_loadu_si256((const __m256i *)q4); q4 += 32;
+            const __m256i q4l = _mm256_and_si256(q4bits, m4);
+            const __m256i q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
+            const __m256i q8l = _mm256_loadu_si256((const __m256i *)q8); q8 += 32;
+            const __m256i q8h = _mm256_loadu_si256((const __m256i *)q8); q8 += 32;
+            __m256i pl = _mm256_madd_epi16(scale_k4(scales, 2 * j), _mm256_maddubs_epi16(q4l, q8l));
+            __m256i ph = _mm256_madd_epi16(scale_k4(scales, 2 * j + 1), _mm256_maddubs_epi16(q4h, q8h));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+    return hsum8(acc) + _mm_cvtss_f32(acc_m);
+}
+
+static float dot_q5_K(int n, const uint8_t *w, const q8_K *y) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i mone = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    uint32_t utmp[4];
+    for (int i = 0; i < n / 256; i++, w += 176) {
+        const float d = y[i].d * f16(w), dmin = -y[i].d * f16(w + 2);
+        k_scales(w + 4, utmp);
+        const __m256i mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
+        const __m256i q8sums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+        const __m128i q8s = _mm_hadd_epi16(_mm256_extracti128_si256(q8sums, 0), _mm256_extracti128_si256(q8sums, 1));
+        const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+        const __m128i sc128 = _mm256_extracti128_si256(mins_and_scales, 0);
+        const __m256i scales = _mm256_set_m128i(sc128, sc128);
+        const __m256i hbits = _mm256_loadu_si256((const __m256i *)(w + 16));
+        const uint8_t *q5 = w + 48;
+        const int8_t *q8 = y[i].qs;
+        __m256i hmask = mone;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q5bits = _mm256_loadu_si256((const __m256i *)q5); q5 += 32;
+            // high bit 2j for the low nibbles, 2j+1 for the high ones: (hbits & mask) != 0 → 16
+            const __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, hmask), hmask), _mm256_set1_epi8(16));
+            hmask = _mm256_slli_epi16(hmask, 1);
+            const __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, hmask), hmask), _mm256_set1_epi8(16));
+            hmask = _mm256_slli_epi16(hmask, 1);
+            const __m256i q5_0 = _mm256_add_epi8(_mm256_and_si256(q5bits, m4), h0);
+            const __m256i q5_1 = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q5bits, 4), m4), h1);
+            const __m256i q8_0 = _mm256_loadu_si256((const __m256i *)q8); q8 += 32;
+            const __m256i q8_1 = _mm256_loadu_si256((const __m256i *)q8); q8 += 32;
+            __m256i p0 = _mm256_madd_epi16(scale_k4(scales, 2 * j), _mm256_maddubs_epi16(q5_0, q8_0));
+            __m256i p1 = _mm256_madd_epi16(scale_k4(scales, 2 * j + 1), _mm256_maddubs_epi16(q5_1, q8_1));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+    return hsum8(acc) + _mm_cvtss_f32(acc_m);
+}
+
+static float dot_q6_K(int n, const uint8_t *w, const q8_K *y) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i m2 = _mm256_set1_epi8(3);
+    const __m256i m32s = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / 256; i++, w += 210) {
+        const float d = y[i].d * f16(w + 208);
+        const uint8_t *q4 = w, *qh = w + 128;
+        const int8_t *q8 = y[i].qs;
+        const __m128i scales = _mm_loadu_si128((const __m128i *)(w + 192));
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0, is = 0; j < 2; j++, is += 4) {
+            // scale k covers 16 values: 8 lanes of the int16 products
+            const __m128i s0 = _mm_shuffle_epi8(scales, _mm_set_epi64x(0x0101010101010101LL * (2 * is + 1), 0x0101010101010101LL * (2 * is)));
+            const __m128i s1 = _mm_shuffle_epi8(scales, _mm_set_epi64x(0x0101010101010101LL * (2 * is + 3), 0x0101010101010101LL * (2 * is + 2)));
+            const __m128i s2 = _mm_shuffle_epi8(scales, _mm_set_epi64x(0x0101010101010101LL * (2 * is + 5), 0x0101010101010101LL * (2 * is + 4)));
+            const __m128i s3 = _mm_shuffle_epi8(scales, _mm_set_epi64x(0x0101010101010101LL * (2 * is + 7), 0x0101010101010101LL * (2 * is + 6)));
+            const __m256i b1 = _mm256_loadu_si256((const __m256i *)q4); q4 += 32;
+            const __m256i b2 = _mm256_loadu_si256((const __m256i *)q4); q4 += 32;
+            const __m256i bh = _mm256_loadu_si256((const __m256i *)qh); qh += 32;
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(bh, m2), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m2), 4);
+            const __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4);
+            const __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4);
+            const __m256i x0 = _mm256_or_si256(_mm256_and_si256(b1, m4), h0);
+            const __m256i x1 = _mm256_or_si256(_mm256_and_si256(b2, m4), h1);
+            const __m256i x2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4), h2);
+            const __m256i x3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4), h3);
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)q8); q8 += 32;
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)q8); q8 += 32;
+            const __m256i y2 = _mm256_loadu_si256((const __m256i *)q8); q8 += 32;
+            const __m256i y3 = _mm256_loadu_si256((const __m256i *)q8); q8 += 32;
+            // (x - 32)·y = x·y - 32·y, with x unsigned 0..63
+            __m256i p0 = _mm256_sub_epi16(_mm256_maddubs_epi16(x0, y0), _mm256_maddubs_epi16(m32s, y0));
+            __m256i p1 = _mm256_sub_epi16(_mm256_maddubs_epi16(x1, y1), _mm256_maddubs_epi16(m32s, y1));
+            __m256i p2 = _mm256_sub_epi16(_mm256_maddubs_epi16(x2, y2), _mm256_maddubs_epi16(m32s, y2));
+            __m256i p3 = _mm256_sub_epi16(_mm256_maddubs_epi16(x3, y3), _mm256_maddubs_epi16(m32s, y3));
+            p0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(s0), p0);
+            p1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(s1), p1);
+            p2 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(s2), p2);
+            p3 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(s3), p3);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc);
+}
+
+// MARK: float weights × float activations
+
+static float dot_f32(int n, const float *w, const float *x) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float s = hsum8(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+
+static float dot_f16(int n, const uint16_t *w, const float *x) {
+    __m256 a0 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(x + i), a0);
+    float s = hsum8(a0);
+    for (; i < n; i++) s += _cvtsh_ss(w[i]) * x[i];
+    return s;
+}
+
+static float dot_bf16(int n, const uint16_t *w, const float *x) {
+    __m256 a0 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i))), 16);
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(v), _mm256_loadu_ps(x + i), a0);
+    }
+    float s = hsum8(a0);
+    for (; i < n; i++) { uint32_t u = (uint32_t)w[i] << 16; float f; memcpy(&f, &u, 4); s += f * x[i]; }
+    return s;
+}
+
+float confab_dot(int type, int n, const void *w, const void *x) {
+    switch (type) {
+    case 0: return dot_f32(n, (const float *)w, (const float *)x);
+    case 1: return dot_f16(n, (const uint16_t *)w, (const float *)x);
+    case 30: return dot_bf16(n, (const uint16_t *)w, (const float *)x);
+    case 2: return dot_q4_0(n, (const uint8_t *)w, (const q8_32 *)x);
+    case 3: return dot_q4_1(n, (const uint8_t *)w, (const q8_32 *)x);
+    case 6: return dot_q5_0(n, (const uint8_t *)w, (const q8_32 *)x);
+    case 7: return dot_q5_1(n, (const uint8_t *)w, (const q8_32 *)x);
+    case 8: return dot_q8_0(n, (const uint8_t *)w, (const q8_32 *)x);
+    case 12: return dot_q4_K(n, (const uint8_t *)w, (const q8_K *)x);
+    case 13: return dot_q5_K(n, (const uint8_t *)w, (const q8_K *)x);
+    case 14: return dot_q6_K(n, (const uint8_t *)w, (const q8_K *)x);
+    default: return 0;
+    }
+}
+
+typedef float (*dot_fn)(int, const void *, const void *);
+
+void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int n,
+                   const void *x, size_t xStride, int T, float *out, size_t outStride) {
+    dot_fn f;
+    switch (type) {
+    case 0: f = (dot_fn)dot_f32; break;
+    case 1: f = (dot_fn)dot_f16; break;
+    case 30: f = (dot_fn)dot_bf16; break;
+    case 2: f = (dot_fn)dot_q4_0; break;
+    case 3: f = (dot_fn)dot_q4_1; break;
+    case 6: f = (dot_fn)dot_q5_0; break;
+    case 7: f = (dot_fn)dot_q5_1; break;
+    case 8: f = (dot_fn)dot_q8_0; break;
+    case 12: f = (dot_fn)dot_q4_K; break;
+    case 13: f = (dot_fn)dot_q5_K; break;
+    case 14: f = (dot_fn)dot_q6_K; break;
+    default: return;
+    }
+    const uint8_t *wb = (const uint8_t *)W;
+    const uint8_t *xb = (const uint8_t *)x;
+    if (T == 1) {
+        for (int r = r0; r < r1; r++) out[r] = f(n, wb + (size_t)r * rowBytes, xb);
+        return;
+    }
+    // Prefill: tiles of rows × tokens, so a tile's weight rows stay in L1/L2 while every token reads them.
+    const int RT = 16;
+    for (int rb = r0; rb < r1; rb += RT) {
+        const int re = rb + RT < r1 ? rb + RT : r1;
+        for (int t = 0; t < T; t++) {
+            const uint8_t *xt = xb + (size_t)t * xStride;
+            float *ot = out + (size_t)t * outStride;
+            for (int r = rb; r < re; r++) ot[r] = f(n, wb + (size_t)r * rowBytes, xt);
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import Atomics
+import Foundation
+
+/// Timings of one reply (the `--json` figures).
+public struct GenerationStats: Sendable, Codable, Equatable {
+    public var promptTokens = 0          // tokens in the whole prompt
+    public var prefillTokens = 0         // of which actually run (the rest came from the cache)
+    public var generatedTokens = 0
+    public var prefillSeconds = 0.0
+    public var decodeSeconds = 0.0
+    public var timeToFirstToken = 0.0    // from the call to the first text piece
+    public var droppedMessages = 0       // oldest turns left out to fit the context
+    public var stopReason = ""           // "eos", "stop", "length", "context", "cancelled"
+    public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(prefillTokens) / prefillSeconds : 0 }
+    /// Decode rate over the tokens after the first (the first comes from the prefill's logits).
+    public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(max(generatedTokens - 1, 0)) / decodeSeconds : 0 }
+    public init() {}
+}
+
+/// The default `ResponseGenerating`: a llama/qwen2 GGUF model run in Confab's engine.
+///
+/// The caller passes the whole conversation each time; the key/value cache is kept for the longest token prefix
+/// shared with the previous call, so a follow-up prefills only its new tokens. When the conversation no longer
+/// fits the context, the oldest turns are dropped (the system prompt stays). One reply runs at a time.
+public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    public let template: ChatTemplate
+    public var sampling: SamplingParameters
+    /// Used when the conversation has no system message of its own.
+    public var systemPrompt: String?
+    public let loadSeconds: Double
+    /// Token room kept free for the reply when deciding which turns fit.
+    public var replyReserve = 256
+
+    private let queue = DispatchQueue(label: "confab.llm")
+    private var cached: [Int32] = []          // tokens whose keys/values are in the cache, in order
+    private let lock = NSLock()
+    private var _lastStats = GenerationStats()
+    public var lastStats: GenerationStats { lock.withLock { _lastStats } }
+
+    public init(path: String, contextLimit: Int? = 4096, sampling: SamplingParameters = SamplingParameters(),
+                systemPrompt: String? = defaultSpokenSystemPrompt) throws {
+        let t0 = Date()
+        let file = try GGUFFile(path: path)
+        model = try LlamaModel(file: file, contextLimit: contextLimit)
+        tokenizer = try Tokenizer(gguf: file)
+        template = ChatTemplate.detect(gguf: file, tokenizer: tokenizer)
+        self.sampling = sampling
+        self.systemPrompt = systemPrompt
+        loadSeconds = Date().timeIntervalSince(t0)
+    }
+
+    /// Convenience: a model name from the store (nil: the default) or a path.
+    public convenience init(model nameOrPath: String?, contextLimit: Int? = 4096,
+                            sampling: SamplingParameters = SamplingParameters(),
+                            systemPrompt: String? = defaultSpokenSystemPrompt) throws {
+        let url = try ModelStore().resolve(nameOrPath, kind: .llm)
+        try self.init(path: url.path, contextLimit: contextLimit, sampling: sampling, systemPrompt: systemPrompt)
+    }
+
+    // MARK: ResponseGenerating
+
+    public func reply(to messages: [ChatMessage]) -> AsyncThrowingStream<String, Error> {
+        let cancelled = ManagedAtomic<Bool>(false)
+        return AsyncThrowingStream { continuation in
+            continuation.onTermination = { _ in cancelled.store(true, ordering: .relaxed) }
+            queue.async { [self] in
+                do {
+                    _ = try generate(messages, isCancelled: { cancelled.load(ordering: .relaxed) }) { piece in
+                        continuation.yield(piece)
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+        }
+    }
+
+    // MARK: generation
+
+    /// The conversation as it will be prompted: the system prompt first (added if missing), then as many of the
+    /// latest turns as fit in the context with room for the reply. Returns the tokens and how many messages were dropped.
+    public func promptTokens(for messages: [ChatMessage]) throws -> (tokens: [Int32], dropped: Int) {
+        var system: [ChatMessage] = messages.filter { $0.role == .system }.prefix(1).map { $0 }
+        if system.isEmpty, let s = systemPrompt, !s.isEmpty { system = [ChatMessage(.system, s)] }
+        var turns = messages.filter { $0.role != .system }
+        let ctx = model.config.contextLength
+        let budget = max(ctx - min(replyReserve, ctx / 4), 1)
+        var dropped = 0
+        while true {
+            let ids = template.tokens(system + turns, tokenizer: tokenizer)
+            if ids.count <= budget { return (ids, dropped) }
+            // Drop the oldest turn; a user turn goes with the assistant answer that followed it.
+            guard turns.count > 1 else { throw LanguageModelError.promptTooLong(ids.count, ctx) }
+            turns.removeFirst(); dropped += 1
+            if turns.count > 1, turns.first?.role == .assistant { turns.removeFirst(); dropped += 1 }
+        }
+    }
+
+    /// Writes the reply to `messages`, calling `onText` with each complete piece of text. Runs on the caller's thread.
+    @discardableResult
+    public func generate(_ messages: [ChatMessage], isCancelled: () -> Bool = { false },
+                         onText: (String) -> Void) throws -> GenerationStats {
+        let t0 = Date()
+        var stats = GenerationStats()
+        let (prompt, dropped) = try promptTokens(for: messages)
+        stats.droppedMessages = dropped
+        stats.promptTokens = prompt.count
+        defer { lock.withLock { _lastStats = stats } }
+        let first = try prefill(prompt, stats: &stats)
+        stats.prefillSeconds = Date().timeIntervalSince(t0)
+        try decode(from: first, stats: &stats, start: t0, isCancelled: isCancelled, onText: onText)
+        return stats
+    }
+
+    /// Runs the prompt's tokens that are not already cached; returns nothing but leaves the logits of the last token.
+    private func prefill(_ prompt: [Int32], stats: inout GenerationStats) throws -> Int {
+        var common = 0
+        let limit = min(cached.count, prompt.count)
+        while common < limit, cached[common] == prompt[common] { common += 1 }
+        if common == prompt.count { common -= 1 }      // the last token must run again for its logits
+        cached.removeSubrange(common...)
+        stats.prefillTokens = prompt.count - common
+        do {
+            try model.forward(Array(prompt[common...]), pos0: common)
+        } catch {
+            cached.removeAll()
+            throw error
+        }
+        cached = prompt
+        return common
+    }
+
+    private func decode(from _: Int, stats: inout GenerationStats, start t0: Date, isCancelled: () -> Bool,
+                        onText: (String) -> Void) throws {
+        let sampler = Sampler(vocabSize: model.config.vocabSize, params: sampling)
+        var decoder = StreamingDecoder(tokenizer)
+        var held = ""                // text not yet sent because it may be the start of a stop string
+        let stops = sampling.stop.filter { !$0.isEmpty }
+        var recent = cached.suffix(sampling.repeatLastN)
+        var tDecode: Date? = nil
+        var firstSent = false
+        func send(_ s: String) {
+            guard !s.isEmpty else { return }
+            if !firstSent { stats.timeToFirstToken = Date().timeIntervalSince(t0); firstSent = true }
+            onText(s)
+        }
+        defer { if let tDecode { stats.decodeSeconds = Date().timeIntervalSince(tDecode) } }
+        stats.stopReason = "length"
+        while stats.generatedTokens < sampling.maxTokens {
+            if isCancelled() { stats.stopReason = "cancelled"; return }
+            let tok = sampler.sample(model.logits.pointer, recent: recent)
+            stats.generatedTokens += 1
+            if tDecode == nil { tDecode = Date() }
+            if tokenizer.endOfGeneration.contains(tok) { stats.stopReason = "eos"; break }
+            held += decoder.push(tok)
+            if !stops.isEmpty {
+                if let r = stops.compactMap({ held.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
+                    send(String(held[..<r.lowerBound])); held = ""
+                    stats.stopReason = "stop"
+                    return
+                }
+                // Keep back the longest tail that is a prefix of some stop string.
+                var keep = 0
+                for s in stops {
+                    for k in stride(from: min(s.count, held.count), to: 0, by: -1) where held.hasSuffix(s.prefix(k)) {
+                        keep = max(keep, k); break
+                    }
+                }
+                let cut = held.index(held.endIndex, offsetBy: -keep)
+                send(String(held[..<cut])); held = String(held[cut...])
+            } else {
+                send(held); held = ""
+            }
+            if cached.count >= model.config.contextLength { stats.stopReason = "context"; break }
+            if isCancelled() { stats.stopReason = "cancelled"; return }
+            try model.forward([tok], pos0: cached.count)
+            cached.append(tok)
+            recent.append(tok)
+            if recent.count > sampling.repeatLastN { recent.removeFirst(recent.count - sampling.repeatLastN) }
+        }
+        send(held + decoder.flush())
+    }
+
+    /// Forgets the cached conversation (the next call prefills from scratch).
+    public func reset() { queue.sync { cached.removeAll() } }
+
+    /// Raw continuation of `tokens` (no chat format): greedy or sampled ids, for benchmarks and parity checks.
+    public func complete(_ tokens: [Int32], count: Int, onToken: (Int32) -> Void = { _ in }) throws -> [Int32] {
+        cached.removeAll()
+        try model.forward(tokens, pos0: 0)
+        var pos = tokens.count
+        let sampler = Sampler(vocabSize: model.config.vocabSize, params: sampling)
+        var out: [Int32] = []
+        for _ in 0..<count {
+            let t = sampler.sample(model.logits.pointer, recent: (tokens + out).suffix(sampling.repeatLastN))
+            out.append(t); onToken(t)
+            guard pos < model.config.contextLength else { break }
+            try model.forward([t], pos0: pos); pos += 1
+        }
+        return out
+    }
+}

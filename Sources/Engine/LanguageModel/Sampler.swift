@@ -1,0 +1,104 @@
+import Foundation
+
+/// How the next token is picked. temperature 0 is greedy (argmax).
+public struct SamplingParameters: Sendable, Equatable {
+    public var temperature: Float = 0.7
+    public var topK: Int = 40                 // 0: off
+    public var topP: Float = 0.95             // 1: off
+    public var minP: Float = 0.05             // 0: off
+    public var repeatPenalty: Float = 1.1     // 1: off
+    public var repeatLastN: Int = 64
+    public var seed: UInt64? = nil            // nil: from the clock
+    public var maxTokens: Int = 512
+    public var stop: [String] = []
+
+    public init() {}
+    public static var greedy: SamplingParameters {
+        var p = SamplingParameters(); p.temperature = 0; p.repeatPenalty = 1; return p
+    }
+}
+
+/// Penalties → top-k → top-p → min-p → temperature → draw (llama.cpp's default chain order).
+/// Candidate buffers are allocated once for the vocabulary.
+public final class Sampler: @unchecked Sendable {
+    public var params: SamplingParameters
+    let vocab: Int
+    private var rng: SplitMix64
+    private let ids: UnsafeMutablePointer<Int32>
+    private let vals: UnsafeMutablePointer<Float>
+
+    public init(vocabSize: Int, params: SamplingParameters) {
+        self.params = params
+        vocab = vocabSize
+        rng = SplitMix64(seed: params.seed ?? UInt64(UInt64(Date().timeIntervalSince1970 * 1e6)))
+        ids = .allocate(capacity: vocabSize)
+        vals = .allocate(capacity: vocabSize)
+    }
+    deinit { ids.deallocate(); vals.deallocate() }
+
+    /// Picks a token from `logits` (modified in place by the repetition penalty). `recent`: tokens seen so far.
+    public func sample(_ logits: UnsafeMutablePointer<Float>, recent: ArraySlice<Int32>) -> Int32 {
+        let p = params
+        if p.repeatPenalty != 1, p.repeatLastN > 0 {
+            var seen = Set<Int32>()
+            for t in recent.suffix(p.repeatLastN) where t >= 0 && Int(t) < vocab && seen.insert(t).inserted {
+                let l = logits[Int(t)]
+                logits[Int(t)] = l > 0 ? l / p.repeatPenalty : l * p.repeatPenalty
+            }
+        }
+        if p.temperature <= 0 { return argmax(logits) }
+
+        // Candidates: the top k (or everything within reach of the maximum when k is off), sorted descending.
+        var maxL = -Float.infinity
+        for i in 0..<vocab where logits[i] > maxL { maxL = logits[i] }
+        var n = 0
+        // exp(-30) is far below any min-p/top-p cut: dropping those cannot change the draw measurably.
+        let floor = maxL - 30 * max(p.temperature, 1e-3)
+        for i in 0..<vocab where logits[i] >= floor { ids[n] = Int32(i); vals[n] = logits[i]; n += 1 }
+        var order = Array(0..<n)
+        order.sort { vals[$0] > vals[$1] }
+        if p.topK > 0 { order = Array(order.prefix(p.topK)) }
+        // softmax at temperature
+        var probs = order.map { expf((vals[$0] - maxL) / p.temperature) }
+        var sum = probs.reduce(0, +)
+        for i in probs.indices { probs[i] /= sum }
+        var keep = probs.count
+        if p.topP < 1 {
+            var c: Float = 0
+            for i in 0..<probs.count { c += probs[i]; if c >= p.topP { keep = i + 1; break } }
+        }
+        if p.minP > 0, let top = probs.first {
+            var k = 1
+            while k < keep, probs[k] >= p.minP * top { k += 1 }
+            keep = k
+        }
+        sum = probs[0..<keep].reduce(0, +)
+        var r = Float(rng.nextDouble()) * sum
+        for i in 0..<keep {
+            r -= probs[i]
+            if r <= 0 { return ids[order[i]] }
+        }
+        return ids[order[keep - 1]]
+    }
+
+    public func argmax(_ logits: UnsafePointer<Float>) -> Int32 {
+        var best = 0
+        var m = logits[0]
+        for i in 1..<vocab where logits[i] > m { m = logits[i]; best = i }
+        return Int32(best)
+    }
+}
+
+/// Small, fast, seedable generator (reproducible draws for --seed).
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}

@@ -1,0 +1,201 @@
+import CKernels
+import XCTest
+@testable import Engine
+
+/// Hand-built blocks: each block is packed here from chosen integers and scales following the ggml-common.h
+/// layouts, with the value each element must dequantize to computed from those integers (not by the engine).
+final class QuantTests: XCTestCase {
+    /// Returns (bytes, expected values) for `blocks` random blocks of `type`.
+    static func handBuilt(_ type: GGMLType, blocks: Int, seed: UInt64 = 1) -> ([UInt8], [Float]) {
+        var rng = TestRNG(seed)
+        var bytes: [UInt8] = [], want: [Float] = []
+        func half(_ lo: Float, _ hi: Float) -> Float { Float(Float16(rng.float(lo, hi))) }
+        for _ in 0..<blocks {
+            switch type {
+            case .q4_0, .q4_1:
+                let d = half(0.01, 0.2), m = half(-1, 1)
+                let q = (0..<32).map { _ in rng.int(16) }
+                bytes += f16Bytes(d); if type == .q4_1 { bytes += f16Bytes(m) }
+                for j in 0..<16 { bytes.append(UInt8(q[j] | (q[j + 16] << 4))) }
+                want += q.map { type == .q4_0 ? Float($0 - 8) * d : Float($0) * d + m }
+            case .q5_0, .q5_1:
+                let d = half(0.01, 0.2), m = half(-1, 1)
+                let q = (0..<32).map { _ in rng.int(32) }
+                bytes += f16Bytes(d); if type == .q5_1 { bytes += f16Bytes(m) }
+                var qh: UInt32 = 0
+                for j in 0..<32 where q[j] & 16 != 0 { qh |= 1 << UInt32(j) }
+                withUnsafeBytes(of: qh.littleEndian) { bytes += $0 }
+                for j in 0..<16 { bytes.append(UInt8((q[j] & 15) | ((q[j + 16] & 15) << 4))) }
+                want += q.map { type == .q5_0 ? Float($0 - 16) * d : Float($0) * d + m }
+            case .q8_0:
+                let d = half(0.001, 0.02)
+                let q = (0..<32).map { _ in rng.int(255) - 127 }
+                bytes += f16Bytes(d)
+                bytes += q.map { UInt8(bitPattern: Int8($0)) }
+                want += q.map { Float($0) * d }
+            case .q4_K, .q5_K:
+                let five = type == .q5_K
+                let d = half(0.001, 0.01), dmin = half(0.001, 0.01)
+                let sc = (0..<8).map { _ in rng.int(64) }, mn = (0..<8).map { _ in rng.int(64) }
+                let q = (0..<256).map { _ in rng.int(five ? 32 : 16) }
+                bytes += f16Bytes(d) + f16Bytes(dmin)
+                var s = [UInt8](repeating: 0, count: 12)
+                for j in 0..<4 {
+                    s[j] = UInt8((sc[j] & 63) | ((sc[j + 4] >> 4) << 6))
+                    s[j + 4] = UInt8((mn[j] & 63) | ((mn[j + 4] >> 4) << 6))
+                    s[j + 8] = UInt8((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4))
+                }
+                bytes += s
+                if five {
+                    var qh = [UInt8](repeating: 0, count: 32)
+                    for c in 0..<4 { for l in 0..<32 {
+                        if q[64 * c + l] & 16 != 0 { qh[l] |= UInt8(1 << (2 * c)) }
+                        if q[64 * c + 32 + l] & 16 != 0 { qh[l] |= UInt8(1 << (2 * c + 1)) }
+                    } }
+                    bytes += qh
+                }
+                for c in 0..<4 { for l in 0..<32 { bytes.append(UInt8((q[64 * c + l] & 15) | ((q[64 * c + 32 + l] & 15) << 4))) } }
+                for e in 0..<256 {
+                    let sub = e / 32
+                    want.append(d * Float(sc[sub]) * Float(q[e]) - dmin * Float(mn[sub]))
+                }
+            case .q6_K:
+                let d = half(0.001, 0.01)
+                let sc = (0..<16).map { _ in rng.int(256) - 128 }
+                let q = (0..<256).map { _ in rng.int(64) }
+                var ql = [UInt8](repeating: 0, count: 128), qh = [UInt8](repeating: 0, count: 64)
+                for n in 0..<2 { for l in 0..<32 {
+                    let e = 128 * n + l
+                    let a = q[e], b = q[e + 32], c = q[e + 64], dd = q[e + 96]
+                    ql[64 * n + l] = UInt8((a & 15) | ((c & 15) << 4))
+                    ql[64 * n + l + 32] = UInt8((b & 15) | ((dd & 15) << 4))
+                    qh[32 * n + l] = UInt8((a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((dd >> 4) << 6))
+                } }
+                bytes += ql + qh + sc.map { UInt8(bitPattern: Int8($0)) } + f16Bytes(d)
+                for e in 0..<256 { want.append(d * Float(sc[e / 16]) * Float(q[e] - 32)) }
+            case .f32:
+                let v = rng.float()
+                withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 }
+                want.append(v)
+            case .f16:
+                let v = half(-2, 2)
+                bytes += f16Bytes(v); want.append(v)
+            case .bf16:
+                let v = Float(bitPattern: Float(rng.float(-2, 2)).bitPattern & 0xFFFF_0000)
+                let u = v.bitPattern >> 16
+                bytes += [UInt8(u & 0xFF), UInt8(u >> 8)]; want.append(v)
+            }
+        }
+        return (bytes, want)
+    }
+
+    static let allTypes: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
+
+    func testDequantizeHandBuiltBlocks() {
+        for type in Self.allTypes {
+            let blocks = type.blockSize == 1 ? 512 : 2048 / type.blockSize
+            let (bytes, want) = Self.handBuilt(type, blocks: blocks)
+            XCTAssertEqual(bytes.count, blocks * type.blockBytes, "\(type) block size")
+            var got = [Float](repeating: .nan, count: want.count)
+            bytes.withUnsafeBytes { dequantizeRow($0.baseAddress!, type: type, count: want.count, into: &got) }
+            for i in 0..<want.count {
+                XCTAssertEqual(got[i], want[i], accuracy: 1e-5 * max(1, abs(want[i])), "\(type) element \(i)")
+                if abs(got[i] - want[i]) > 1e-5 * max(1, abs(want[i])) { break }
+            }
+        }
+    }
+
+    /// Matrix-vector products on the blocks vs. the exact float dot of the expected values. The activations are
+    /// quantized to 8 bits, so the error bound is about 1% of Σ|w||x|.
+    func testDotProductsOnHandBuiltBlocks() {
+        for type in Self.allTypes {
+            let rows = 5, cols = 512
+            let (bytes, want) = Self.handBuilt(type, blocks: rows * cols / type.blockSize, seed: 7)
+            var rng = TestRNG(3)
+            let T = 3
+            let x = (0..<(T * cols)).map { _ in rng.float() }
+            var y = [Float](repeating: 0, count: T * rows)
+            let scratch = ActivationScratch(bytes: T * cols * 2)
+            bytes.withUnsafeBytes { b in
+                let W = QuantMatrix(type: type, rows: rows, columns: cols, data: b.baseAddress!)
+                quantMatmul(W, x, rows: T, into: &y, scratch: scratch)
+                // a single-row product gives the same numbers as the batched one
+                var y1 = [Float](repeating: 0, count: rows)
+                quantMatmul(W, Array(x[cols..<(2 * cols)]), rows: 1, into: &y1, scratch: scratch)
+                XCTAssertEqual(y1, Array(y[rows..<(2 * rows)]), "\(type): batched vs single")
+            }
+            for t in 0..<T { for r in 0..<rows {
+                var exact: Double = 0, mag: Double = 0
+                for c in 0..<cols {
+                    exact += Double(want[r * cols + c]) * Double(x[t * cols + c])
+                    mag += abs(Double(want[r * cols + c]) * Double(x[t * cols + c]))
+                }
+                let tol = type.blockSize == 1 ? 1e-4 * mag : 0.01 * mag
+                XCTAssertEqual(Double(y[t * rows + r]), exact, accuracy: tol, "\(type) row \(r) token \(t)")
+            } }
+        }
+    }
+
+    /// The first rows of every tensor type in the two real models: the engine's product vs. a naive
+    /// dequantize-then-dot in Swift.
+    func testRealModelSlices() throws {
+        var seen = Set<String>()
+        for name in ["qwen2.5-coder-0.5b", "smollm2-135m"] {
+            let url = try ModelStore().resolve(name, kind: .llm)
+            let f = try GGUFFile(path: url.path)
+            for tname in f.tensorOrder {
+                let t = f.tensors[tname]!
+                guard t.shape.count == 2, !seen.contains("\(name) \(t.type)") else { continue }
+                seen.insert("\(name) \(t.type)")
+                let rows = min(16, t.rows), cols = t.columns
+                let W = QuantMatrix(type: t.type, rows: rows, columns: cols, data: t.data)
+                var rng = TestRNG(11)
+                let x = (0..<cols).map { _ in rng.float() }
+                var y = [Float](repeating: 0, count: rows)
+                quantMatmul(W, x, rows: 1, into: &y, scratch: ActivationScratch(bytes: cols * 2))
+                var row = [Float](repeating: 0, count: cols)
+                for r in 0..<rows {
+                    W.dequantizeRow(r, into: &row)
+                    var exact: Double = 0, mag: Double = 0
+                    for c in 0..<cols { exact += Double(row[c] * x[c]); mag += Double(abs(row[c] * x[c])) }
+                    XCTAssertEqual(Double(y[r]), exact, accuracy: 0.01 * mag + 1e-6, "\(name) \(tname) row \(r)")
+                }
+            }
+        }
+        XCTAssertTrue(seen.contains("qwen2.5-coder-0.5b Q5_0") && seen.contains("qwen2.5-coder-0.5b Q4_K")
+                      && seen.contains("qwen2.5-coder-0.5b Q6_K") && seen.contains("smollm2-135m Q4_1"), "\(seen)")
+    }
+
+    func testActivationQuantizationRoundTrips() {
+        var rng = TestRNG(5)
+        let x = (0..<512).map { _ in rng.float(-3, 3) }
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 64)
+        defer { buf.deallocate() }
+        confab_quantize_q8_32(x, buf, 512)
+        for b in 0..<16 {
+            let d = buf.load(fromByteOffset: b * 40, as: Float.self)
+            let s = buf.load(fromByteOffset: b * 40 + 4, as: Float.self)
+            var sum = 0
+            for j in 0..<32 {
+                let q = Int(buf.load(fromByteOffset: b * 40 + 8 + j, as: Int8.self))
+                sum += q
+                XCTAssertEqual(Float(q) * d, x[b * 32 + j], accuracy: d * 0.5001)
+            }
+            XCTAssertEqual(s, d * Float(sum), accuracy: 1e-4)
+        }
+        confab_quantize_q8_K(x, buf, 512)
+        for b in 0..<2 {
+            let base = b * 292
+            let d = buf.load(fromByteOffset: base, as: Float.self)
+            for j in 0..<256 {
+                let q = Float(buf.load(fromByteOffset: base + 4 + j, as: Int8.self))
+                XCTAssertEqual(q * d, x[b * 256 + j], accuracy: abs(d) * 0.5001)
+            }
+            for g in 0..<16 {
+                var s = 0
+                for l in 0..<16 { s += Int(buf.load(fromByteOffset: base + 4 + 16 * g + l, as: Int8.self)) }
+                XCTAssertEqual(Int(buf.loadUnaligned(fromByteOffset: base + 260 + 2 * g, as: Int16.self)), s)
+            }
+        }
+    }
+}
