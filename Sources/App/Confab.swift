@@ -9,7 +9,7 @@ struct Confab: AsyncParsableCommand {
         abstract: "A local voice assistant for the terminal: speech → transcript → reply → speech, all on this machine.",
         subcommands: [
             Devices.self, Play.self, Record.self,
-            Transcribe.self, Dictate.self, Chat.self, Ask.self, Say.self,
+            Converse.self, Transcribe.self, Dictate.self, Chat.self, Ask.self, Say.self,
             Models.self, Bench.self,
         ]
     )

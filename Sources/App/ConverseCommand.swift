@@ -1,0 +1,110 @@
+import ArgumentParser
+import AudioIO
+import Engine
+import Foundation
+
+/// `confab converse`: the whole chain — speech → transcript → reply → speech — on a microphone and
+/// speaker, or headless on files (`--input question.wav --output reply.wav`).
+struct Converse: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Talk with Confab: microphone → Whisper → language model → Piper voice → speaker (or files).",
+        discussion: """
+        Headless: --input FILE is the microphone (it may hold several questions separated by pauses) and
+        --output FILE receives the spoken replies; each turn's transcript, reply and timings are printed.
+        Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium  --hangover 0.5  barge-in on
+        """
+    )
+
+    @Option(help: "Audio file to use as the microphone (headless).") var input: String?
+    @Option(help: "WAV file to receive the spoken replies (headless; default: the playback device).") var output: String?
+    @Option(help: "Whisper model name or directory.") var asr = "tiny.en"
+    @Option(help: "Language model name or GGUF path.") var llm = "qwen2.5-coder-0.5b"
+    @Option(help: "Piper voice name or .onnx path.") var voice = "en_US-joe-medium"
+    @Option(help: "Seconds of silence that end your turn.") var hangover = 0.5
+    @Flag(help: "Do not let your speech interrupt a reply (for setups without echo cancellation).") var noBargeIn = false
+    @Option(help: "Append each turn to this JSON Lines session log.") var sessionLog: String?
+    @Option(help: "Record both sides (microphone left, replies right) to this WAV.") var recordTo: String?
+    @Flag(help: "Print each turn as JSON.") var json = false
+    @Option(help: "Threads for the engine.") var threads: Int?
+    @OptionGroup var audio: AudioDeviceOptions
+
+    func run() async throws {
+        do {
+            EngineThreads.configure(threads)
+            let t0 = Date()
+            let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
+            let generator = try LlamaGenerator(model: llm)
+            let synthesizer = try PiperSynthesizer(voice: voice)
+            if !json { printErr(String(format: "confab: models loaded in %.1f s", Date().timeIntervalSince(t0))) }
+
+            var config = ConversationConfiguration(transcriber: transcriber, generator: generator, synthesizer: synthesizer)
+            config.vad.hangover = hangover
+            config.bargeIn = !noBargeIn
+            config.sessionLogPath = sessionLog
+            config.recordingPath = recordTo
+            let capture: any CaptureFrameSource
+            let playback: any PlaybackSink
+            var fileSink: FilePlaybackSink?
+            if let input {
+                capture = try FileCaptureSource(path: input, sampleRate: 16000)
+                let sink = try FilePlaybackSink(path: output, sampleRate: synthesizer.sampleRate)
+                fileSink = sink; playback = sink
+                // Files have no acoustic echo, and a file holding several questions is answered one by one.
+                config.echoCancellation = false
+                config.pauseCaptureDuringReply = true
+            } else {
+                let mic = try ALSACapture(device: audio.captureName, sampleRate: 16000, options: audio.alsa)
+                // One rate both ways, so the echo canceller sees the reply exactly as it was played.
+                let speaker = try ALSAPlayer(device: audio.playbackName, sampleRate: mic.sampleRate, options: audio.alsa)
+                capture = try DeviceCaptureSource(mic, onError: { printErr("confab: \($0)") })
+                playback = DevicePlaybackSink(speaker, onError: { printErr("confab: \($0)") })
+                config.echoCancellation = speaker.sampleRate == mic.sampleRate
+            }
+
+            let conversation = try Conversation(config, capture: capture, playback: playback)
+            let printer = Task { await Self.show(conversation.events, json: json) }
+            conversation.start()
+            if input != nil {
+                await conversation.waitForCaptureEnd()
+                await conversation.waitUntilIdle()
+            } else {
+                let stop = StopFlag.install()
+                while !stop.isSet { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            await conversation.stop()
+            await printer.value
+            fileSink?.close()
+        } catch let e as ValidationError { throw e } catch { throw fail(error) }
+    }
+
+    /// Unbuffered, so streamed reply text and whole lines keep their order.
+    static func write(_ s: String) { FileHandle.standardOutput.write(Data(s.utf8)) }
+
+    /// Prints the conversation as it happens: your words, the reply as it streams, and each turn's timings.
+    static func show(_ events: AsyncStream<ConversationEvent>, json: Bool) async {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        for await e in events {
+            switch e {
+            case .transcript(let t) where !json:
+                write("you: \(t)\nconfab: ")
+            case .replyToken(let t) where !json:
+                write(t)
+            case .turnFinished(let r):
+                if json {
+                    if let d = try? encoder.encode(r) { write(String(decoding: d, as: UTF8.self) + "\n") }
+                } else {
+                    let t = r.timings
+                    func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0 * 1000) } ?? "–" }
+                    write((r.interrupted ? " [interrupted]" : "") + "\n  end of speech → transcript \(ms(t.transcript))"
+                          + " · first token \(ms(t.firstToken)) · first audio \(ms(t.firstAudio))\n")
+                }
+            case .error(let m):
+                printErr("confab: \(m)")
+            default:
+                break
+            }
+        }
+    }
+}
