@@ -16,6 +16,9 @@ struct BenchLLM: ParsableCommand {
     @Option(help: "Runs of each; the best is reported.") var repeats = 3
     @Option(help: "Threads for the matrix products.") var threads: Int?
     @Flag(help: "JSON output.") var json = false
+    @Option(name: .customLong("greedy-from"), help: ArgumentHelp("Parity check (scripts/llm_parity.sh): a JSON file of prompts as token-id arrays; prints each one's greedy continuation, top-2 logits per step and first-step logits.", visibility: .hidden))
+    var greedyFrom: String?
+    @Option(name: .customLong("greedy-tokens"), help: ArgumentHelp("Tokens per greedy continuation.", visibility: .hidden)) var greedyTokens = 32
 
     func run() throws {
         do {
@@ -23,10 +26,11 @@ struct BenchLLM: ParsableCommand {
             EngineThreads.configure(threads)
             let t0 = Date()
             let url = try ModelStore().resolve(model, kind: .llm)
-            let m = try LlamaModel(path: url.path, contextLimit: promptTokens + decodeTokens + 8)
+            let m = try LlamaModel(path: url.path, contextLimit: greedyFrom == nil ? promptTokens + decodeTokens + 8 : 2048)
             let load = Date().timeIntervalSince(t0)
             // A fixed, deterministic token sequence (the values do not change the work).
             let V = m.config.vocabSize
+            if let greedyFrom { return try parity(m, greedyFrom) }
             let prompt = (0..<promptTokens).map { Int32((1000 + $0 * 7919) % V) }
             var prefill = 0.0, decode = 0.0
             for _ in 0..<repeats {
@@ -53,5 +57,26 @@ struct BenchLLM: ParsableCommand {
                 print(String(format: "decode   %.1f tok/s (%d tokens, %.1f GB/s of weights)", decode, decodeTokens, decode * Double(weights) / 1e9))
             }
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
+    }
+
+    /// Greedy continuations for the parity script: ids, the two best logits at each step, the first step's logits.
+    func parity(_ m: LlamaModel, _ path: String) throws {
+        let prompts = try JSONDecoder().decode([[Int32]].self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        var results: [[String: Any]] = []
+        for p in prompts {
+            try m.forward(p, pos0: 0)
+            var ids: [Int32] = [], top2: [[Double]] = []
+            let first = (0..<m.config.vocabSize).map { Double(m.logits[$0]) }
+            for step in 0..<greedyTokens {
+                var a = 0, b = -1
+                for i in 1..<m.config.vocabSize where m.logits[i] > m.logits[a] { a = i }
+                for i in 0..<m.config.vocabSize where i != a && (b < 0 || m.logits[i] > m.logits[b]) { b = i }
+                ids.append(Int32(a)); top2.append([Double(a), Double(m.logits[a]), Double(b), Double(m.logits[b])])
+                if step + 1 < greedyTokens { try m.forward([Int32(a)], pos0: p.count + step) }
+            }
+            results.append(["tokens": ids, "top2": top2, "first_logits": first])
+        }
+        let data = try JSONSerialization.data(withJSONObject: results)
+        FileHandle.standardOutput.write(data)
     }
 }

@@ -44,7 +44,13 @@ final class TokenizerTests: XCTestCase {
                 }
                 samples.append(s)
             }
-            for s in samples {
+            // SmolLM2's vocabulary has no token for six C0 control bytes (4, 6, 19, 20, 22, 29); llama.cpp drops
+            // them as well, nor for the lead bytes F1/F2 (planes 4-11, unassigned). Everything else round-trips.
+            let missing = (0..<256).filter { tok.id(of: String(Tokenizer.byteToChar[$0])) == nil }
+            XCTAssertTrue(missing.allSatisfy { $0 < 32 || $0 == 192 || $0 == 193 || $0 >= 241 }, "\(name): \(missing)")
+            if name.hasPrefix("qwen") { XCTAssertEqual(missing, []) }
+            for raw in samples {
+                let s = String(String.UnicodeScalarView(raw.unicodeScalars.filter { u in !String(u).utf8.contains { missing.contains(Int($0)) } }))
                 let ids = tok.encode(s)
                 XCTAssertEqual(tok.decode(ids), s, "\(name): \(s.debugDescription)")
                 // streaming gives the same text, and every piece is whole characters
