@@ -135,7 +135,7 @@ final class TinyModelTests: XCTestCase {
         try "this is not audio".write(to: text, atomically: true, encoding: .utf8)
         let empty = dir.appendingPathComponent("empty.wav")
         try AudioFile.write(empty.path, samples: [], sampleRate: 16000)
-        for (path, expect) in [(text.path, "cannot read"), (empty.path, "zero length"), (dir.appendingPathComponent("none.wav").path, "no such file")] {
+        for (path, expect) in [(text.path, "is not an audio file"), (empty.path, "zero length"), (dir.appendingPathComponent("none.wav").path, "no such file")] {
             XCTAssertThrowsError(try WhisperTranscriber.readAudio(path)) { e in
                 let s = "\(e)"
                 XCTAssertTrue(s.hasPrefix(path + ": ") && s.contains(expect), s)
