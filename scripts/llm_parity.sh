@@ -9,5 +9,5 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import llama_cpp, num
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q llama-cpp-python numpy gguf
 fi
-swift build -c release -Xswiftc -enable-testing >/dev/null
+swift build -c release -Xswiftc -enable-testing --product confab >/dev/null   # not every product: swift-protobuf bundles protoc
 exec "$VENV/bin/python" scripts/llm_parity.py "$@"
