@@ -8,5 +8,5 @@ if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 "$VENV/bin/python" -c "import faster_whisper" 2>/dev/null || "$VENV/bin/python" -m pip install -q faster-whisper
 command -v espeak-ng >/dev/null || { echo "installing espeak-ng"; apt-get install -y espeak-ng >/dev/null; }
 command -v sox >/dev/null || { echo "installing sox"; apt-get install -y sox >/dev/null; }
-[ -x .build/release/confab ] || swift build -c release
+[ -x .build/release/confab ] || swift build -c release --product confab
 exec "$VENV/bin/python" scripts/asr_parity.py "$@"

@@ -13,7 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 CONFAB=${CONFAB:-.build/release/confab}
-[ -x "$CONFAB" ] || swift build -c release
+[ -x "$CONFAB" ] || swift build -c release --product confab
 W=$(mktemp -d /tmp/tts_parity.XXXX)
 THREADS=("${@:-1 2}"); [ $# -eq 0 ] && THREADS=(1 2)
 
