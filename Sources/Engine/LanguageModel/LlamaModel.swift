@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The llama family as GGUF stores it: `llama` (SmolLM2, Llama 3.x, TinyLlama) and `qwen2` (Qwen2.5, with
@@ -200,6 +201,9 @@ public final class LlamaModel: @unchecked Sendable {
             if let b = w.bv { addBias(vNew, b, rows: T, n: kvd) }
             rope.apply(q, rows: T, stride: qd, heads: c.heads, headDim: c.headDim, pos0: pos0, scratch: ropeScratch.pointer)
             rope.apply(kNew, rows: T, stride: kvd, heads: c.kvHeads, headDim: c.headDim, pos0: pos0, scratch: ropeScratch.pointer)
+            // Keys, values and queries at half precision, as llama.cpp's f16 cache (and its f16 Q·K products)
+            // hold them: the cache stays float32 for the shared attention, the values match the reference's.
+            confab_round_f16(kNew, T * kvd); confab_round_f16(vNew, T * kvd); confab_round_f16(q, T * qd)
             // att[T, Hq·hd] = softmax(q kᵀ/√hd, causal) v over the cached positions 0..<pos0+T
             attention(q: q, qStride: qd, k: kc, kStride: kvd, v: vc, vStride: kvd, out: att, outStride: qd,
                       queries: T, keys: pos0 + T, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
