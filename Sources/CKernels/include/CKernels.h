@@ -29,4 +29,6 @@ float confab_dot(int type, int n, const void *w, const void *x);
 /// W rows are `rowBytes` apart; activation t starts at x + t·xStride bytes.
 void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int n,
                    const void *x, size_t xStride, int T, float *out, size_t outStride);
+/// The spin-wait hint (x86 `pause`), for worker threads waiting on a flag.
+void confab_pause(void);
 #endif
