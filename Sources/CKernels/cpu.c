@@ -8,3 +8,9 @@ int confab_cpu_supported(void) {
     return 1;
 #endif
 }
+
+void confab_pause(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+}

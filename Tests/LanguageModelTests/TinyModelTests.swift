@@ -121,6 +121,9 @@ final class TinyModelTests: XCTestCase {
                         q = zip(q, W(p + "attn_q.bias")).map(+); k = zip(k, W(p + "attn_k.bias")).map(+); v = zip(v, W(p + "attn_v.bias")).map(+)
                     }
                     rope(&q, heads: H, pos: pos); rope(&k, heads: KV, pos: pos)
+                    // the engine keeps queries, keys and values at half precision (as llama.cpp's f16 cache)
+                    func half(_ a: [Double]) -> [Double] { a.map { Double(Float(Float16(Float($0)))) } }
+                    q = half(q); k = half(k); v = half(v)
                     kc[l].append(k); vc[l].append(v)
                     var att = [Double](repeating: 0, count: H * hd)
                     for hh in 0..<H {

@@ -19,6 +19,9 @@ void confab_quantize_q8_32(const float *x, void *y, int n);
 /// x[n] (n a multiple of 256) → Q8_K blocks at y.
 void confab_quantize_q8_K(const float *x, void *y, int n);
 
+/// Rounds x[n] to the nearest half-precision values, in place (keys/values as an f16 cache holds them).
+void confab_round_f16(float *x, size_t n);
+
 /// Dot product of one weight row of `n` elements (ggml type `type`) with one prepared activation vector.
 float confab_dot(int type, int n, const void *w, const void *x);
 
@@ -26,4 +29,6 @@ float confab_dot(int type, int n, const void *w, const void *x);
 /// W rows are `rowBytes` apart; activation t starts at x + t·xStride bytes.
 void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int n,
                    const void *x, size_t xStride, int T, float *out, size_t outStride);
+/// The spin-wait hint (x86 `pause`), for worker threads waiting on a flag.
+void confab_pause(void);
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The llama family as GGUF stores it: `llama` (SmolLM2, Llama 3.x, TinyLlama) and `qwen2` (Qwen2.5, with
@@ -50,7 +51,7 @@ public final class LlamaModel: @unchecked Sendable {
     // Run state [maxBatch, ...] and the key/value cache [L, ctx, kvDim].
     let x, xb, xb2, q, att, hb, hb2: FloatBuffer
     let keyCache, valueCache: FloatBuffer
-    let scores: FloatBuffer               // [maxBatch, ctx]
+    let scores: FloatBuffer               // [Hq, ctx]
     let ropeScratch: FloatBuffer
     public let logits: FloatBuffer        // [V]
     let scratch: ActivationScratch
@@ -152,7 +153,7 @@ public final class LlamaModel: @unchecked Sendable {
         hb = FloatBuffer(count: B * cfg.hiddenDim); hb2 = FloatBuffer(count: B * cfg.hiddenDim)
         keyCache = FloatBuffer(count: cfg.layers * ctx * cfg.kvDim, zeroed: false)
         valueCache = FloatBuffer(count: cfg.layers * ctx * cfg.kvDim, zeroed: false)
-        scores = FloatBuffer(count: B * ctx)
+        scores = FloatBuffer(count: heads * ctx)
         ropeScratch = FloatBuffer(count: headDim)
         logits = FloatBuffer(count: cfg.vocabSize)
         let widest = max(dim, cfg.hiddenDim, cfg.qDim)
@@ -200,10 +201,13 @@ public final class LlamaModel: @unchecked Sendable {
             if let b = w.bv { addBias(vNew, b, rows: T, n: kvd) }
             rope.apply(q, rows: T, stride: qd, heads: c.heads, headDim: c.headDim, pos0: pos0, scratch: ropeScratch.pointer)
             rope.apply(kNew, rows: T, stride: kvd, heads: c.kvHeads, headDim: c.headDim, pos0: pos0, scratch: ropeScratch.pointer)
+            // Keys, values and queries at half precision, as llama.cpp's f16 cache (and its f16 Q·K products)
+            // hold them: the cache stays float32 for the shared attention, the values match the reference's.
+            confab_round_f16(kNew, T * kvd); confab_round_f16(vNew, T * kvd); confab_round_f16(q, T * qd)
             // att[T, Hq·hd] = softmax(q kᵀ/√hd, causal) v over the cached positions 0..<pos0+T
-            attention(q: q, qStride: qd, k: kc, kStride: kvd, v: vc, vStride: kvd, out: att, outStride: qd,
-                      queries: T, keys: pos0 + T, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
-                      scale: 1 / Float(c.headDim).squareRoot(), causalOffset: pos0, scores: scores.pointer)
+            cachedAttention(q: q, qStride: qd, keys: kc, values: vc, kvStride: kvd, out: att, rows: T, pos0: pos0,
+                            heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
+                            scale: 1 / Float(c.headDim).squareRoot(), scores: scores.pointer, ctx: ctx)
             // x += Wo·att
             quantMatmul(w.wo, att, rows: T, into: xb2, scratch: scratch)
             addInPlace(x, xb2, count: T * D)

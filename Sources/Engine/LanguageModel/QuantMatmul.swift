@@ -76,7 +76,7 @@ public func quantMatmul(_ W: QuantMatrix, _ x: UnsafePointer<Float>, rows T: Int
     let type = Int32(W.type.rawValue), rowBytes = W.rowBytes, rows = W.rows, data = W.data
     nonisolated(unsafe) let out = y
     // Chunks of 32 rows at least: a thread hand-off costs about as much as a few rows.
-    EngineThreads.parallelChunks(rows, minChunk: 32) { range in
+    SpinningPool.shared.parallelChunks(rows, minChunk: 32) { range in
         confab_matmul(type, data, rowBytes, Int32(range.lowerBound), Int32(range.upperBound), Int32(n),
                       xq, stride, Int32(T), out, rows)
     }

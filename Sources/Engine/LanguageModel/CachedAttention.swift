@@ -1,0 +1,61 @@
+import Foundation
+
+/// Causal grouped-query attention of T new queries over the key/value cache, parallel over heads on the
+/// engine threads.
+///
+/// Why not Core's `attention()`: that one is OpenBLAS per head, and after any multi-threaded OpenBLAS call its
+/// workers spin in sched_yield, taking the second core from the quantized matmul threads (a third of the decode
+/// time of SmolLM2 went to the scheduler). Decode attention is one query against ≤ ctx keys of 64 values: plain
+/// SIMD loops are as fast as BLAS for it and stay on our threads.
+///
+///   q     [T, Hq·hd]   (row stride qStride)        keys, values [ctx, Hkv·hd] (row stride kvStride)
+///   out   [T, Hq·hd]                               scores: scratch [Hq, ctx]
+/// Query row t sits at position pos0 + t and sees keys 0...pos0+t.
+func cachedAttention(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                     kvStride: Int, out: UnsafeMutablePointer<Float>, rows T: Int, pos0: Int,
+                     heads: Int, kvHeads: Int, headDim hd: Int, scale: Float, scores: UnsafeMutablePointer<Float>, ctx: Int) {
+    let group = heads / kvHeads
+    nonisolated(unsafe) let out = out, scores = scores
+    SpinningPool.shared.parallelChunks(heads) { range in
+        for h in range {
+            let g = h / group
+            let s = scores + h * ctx
+            for t in 0..<T {
+                let qh = q + t * qStride + h * hd
+                let n = pos0 + t + 1
+                // s[j] = scale · q·k_j
+                var m = -Float.infinity
+                for j in 0..<n {
+                    let d = dot(qh, keys + j * kvStride + g * hd, hd) * scale
+                    s[j] = d
+                    if d > m { m = d }
+                }
+                var z: Float = 0
+                for j in 0..<n { let e = expf(s[j] - m); s[j] = e; z += e }
+                // out = Σ_j softmax_j · v_j
+                let o = out + t * hd * heads + h * hd
+                o.update(repeating: 0, count: hd)
+                let inv = 1 / z
+                for j in 0..<n {
+                    let w = s[j] * inv
+                    let v = values + j * kvStride + g * hd
+                    for i in 0..<hd { o[i] += w * v[i] }
+                }
+            }
+        }
+    }
+}
+
+/// Dot product with 8-wide partial sums (a scalar float reduction does not vectorize).
+@inline(__always) private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while i + 8 <= n {
+        acc += ra.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
