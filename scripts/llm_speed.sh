@@ -7,5 +7,5 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import llama_cpp" 2>/
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q llama-cpp-python numpy gguf
 fi
-swift build -c release -Xswiftc -enable-testing >/dev/null
+swift build -c release -Xswiftc -enable-testing --product confab >/dev/null   # not every product: swift-protobuf bundles protoc
 exec "$VENV/bin/python" scripts/llm_speed.py "$@"
