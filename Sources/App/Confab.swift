@@ -17,8 +17,8 @@ struct Confab: AsyncParsableCommand {
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure speed: speech recognition, language model, speech synthesis.",
-        subcommands: [BenchASR.self, BenchLLM.self, BenchTTS.self]
+        abstract: "Measure speed: speech recognition, language model, speech synthesis, and end-to-end latency.",
+        subcommands: [BenchASR.self, BenchLLM.self, BenchTTS.self, BenchE2E.self]
     )
 }
 

@@ -121,6 +121,8 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
         return done
     }
 
+    public func endOfStream() { drainRequest.wrappingIncrement(ordering: .releasing) }
+
     public func drain() throws {
         try checkFailure()
         let generation = stopGeneration.load(ordering: .acquiring)
@@ -219,6 +221,8 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
                 active = false; starved = false; pacer.reset()
                 level.publish(rms: 0, peak: 0)
                 seenFlush = fr
+                // A flush also ends a pending drain: what it waited for is gone.
+                seenDrain = drainRequest.load(ordering: .acquiring); drainAck.store(seenDrain, ordering: .releasing)
                 flushAck.store(fr, ordering: .releasing)
                 continue
             }

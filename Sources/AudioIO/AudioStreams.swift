@@ -19,6 +19,10 @@ public protocol AudioPlaying: AnyObject, Sendable {
     /// Waits until everything enqueued so far has been played (then the device idles until the next enqueue).
     func drain() throws
 
+    /// Like `drain`, without waiting: what is queued plays out, then the device idles, and the ring running
+    /// dry meanwhile is the end of the stream, not an underrun. Audio enqueued later plays as usual.
+    func endOfStream()
+
     /// Discards everything queued (in the ring and in the device) at once; returns within about a period.
     /// The player stays open: later `enqueue`s play normally. Stop the producing thread first: samples
     /// enqueued concurrently with `stop()` may still play.

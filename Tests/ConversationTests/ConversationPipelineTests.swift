@@ -211,7 +211,7 @@ final class ConversationPipelineTests: XCTestCase {
         XCTAssertTrue(t1.spoken.hasSuffix("—"), t1.spoken)
         XCTAssertFalse(t1.spoken.contains("cafes"), t1.spoken)
         XCTAssertTrue(events.events.contains(.interrupted(spoken: t1.spoken)))
-        XCTAssertEqual(gen.received.count, 2)
+        XCTAssertEqual(gen.distinctRequests.count, 2)
         XCTAssertEqual(gen.received.last, [
             ChatMessage(.system, system),
             ChatMessage(.user, "What is the capital of France?"),
@@ -298,6 +298,67 @@ final class ConversationPipelineTests: XCTestCase {
         XCTAssertEqual(turns.first?.transcript, "Hello again")
         // The utterance of the turn spans both words.
         XCTAssertGreaterThan(asr.utterances.last?.count ?? 0, Int(1.9 * 16000))
+    }
+
+    /// The reply starts at the pause, during the hangover, but nothing of it is heard or shown before the
+    /// hangover confirms the turn.
+    func testSpeculativeReplyRunsDuringTheHangoverAndWaitsForIt() async throws {
+        let word = TestSignals.voiced(0.8, rms: 0.05)
+        var script = TestSignals.silence(0.5); script += word
+        let speechEnd = script.count
+        let device = SimulatedDuplexDevice(script: script)
+        device.pace = 20_000                          // real time: the hangover takes its 0.5 s
+        let asr = FakeTranscriber(["Hello"])
+        let gen = FakeGenerator([.init(text: "Hi there.")])
+        let conversation = try Conversation(configuration(asr, gen, FakeSynthesizer()), capture: device, playback: device)
+        let events = EventCollector(conversation)
+        conversation.start()
+        let turns = await events.waitForTurns(1)
+        await conversation.stop()
+        guard let t = turns.first, let tokenAt = t.timings.firstToken, let audioAt = t.timings.firstAudio,
+              let enqueued = device.firstEnqueuePosition else { return XCTFail("no turn or no audio: \(turns)") }
+        // The model answered before the hangover was over (recognition and reply started at the pause)...
+        XCTAssertLessThan(tokenAt, 0.5, "the reply did not start during the hangover")
+        // ...but its audio was queued only once the hangover had passed (device time, frame-quantized).
+        XCTAssertGreaterThanOrEqual(enqueued, speechEnd + Int(0.5 * 16000) - 640)
+        XCTAssertGreaterThanOrEqual(audioAt, 0.45)
+        XCTAssertEqual(gen.received.count, 1)
+        XCTAssertEqual(t.transcript, "Hello")
+    }
+
+    /// A pause shorter than the hangover starts a provisional reply; when the user goes on, it vanishes:
+    /// not played, not shown, not in the history or the log, and the turn is the whole utterance.
+    func testSpeculativeReplyIsDroppedWhenTheUserGoesOn() async throws {
+        let word = TestSignals.voiced(0.8, rms: 0.05)
+        var script = TestSignals.silence(0.5); script += word
+        script += TestSignals.silence(0.35); script += word    // a pause longer than pauseNotice, shorter than the hangover
+        let device = SimulatedDuplexDevice(script: script)
+        device.pace = 20_000
+        let asr = FakeTranscriber { $0.count < 24000 ? "Hello" : "Hello again" }
+        // The provisional reply writes slowly enough to be still going when the user goes on.
+        let gen = FakeGenerator([.init(text: "Hi. Nice to meet you.", tokenDelay: .milliseconds(100)), .init(text: "Hello to you too.")])
+        var config = configuration(asr, gen, FakeSynthesizer())
+        config.sessionLogPath = tempPath("session.jsonl")
+        let conversation = try Conversation(config, capture: device, playback: device)
+        let events = EventCollector(conversation)
+        conversation.start()
+        let turns = await events.waitForTurns(1)
+        try await Task.sleep(for: .milliseconds(300))
+        await conversation.stop()
+        await events.drain()
+        XCTAssertEqual(turns.count, 1)
+        XCTAssertEqual(turns.first?.transcript, "Hello again")
+        XCTAssertEqual(turns.first?.reply, "Hello to you too.")
+        // The provisional reply to "Hello" was asked for and cancelled.
+        XCTAssertEqual(gen.received.first?.last, ChatMessage(.user, "Hello"))
+        XCTAssertEqual(gen.cancelled.first, true)
+        // Nothing of it reached the screen or the speaker: one transcript, the final one; only its reply's audio.
+        let transcripts = events.events.compactMap { if case .transcript(let x) = $0 { return x } else { return nil } }
+        XCTAssertEqual(transcripts, ["Hello again"])
+        XCTAssertFalse(events.events.contains(.interrupted(spoken: "")))
+        XCTAssertTrue(device.stopRecords.isEmpty, "playback was stopped: provisional audio had been queued")
+        XCTAssertEqual(conversation.messages.map(\.content), [system, "Hello again", "Hello to you too."])
+        XCTAssertEqual(try SessionLog.read(config.sessionLogPath!).map(\.transcript), ["Hello again"])
     }
 
     func testPushToTalkToggleMakesATurn() async throws {

@@ -77,10 +77,19 @@ final class FakeGenerator: ResponseGenerating, @unchecked Sendable {
         return out
     }
 
+    /// Requests as a model sees them: a request asked again after its first asking was cancelled (a reply
+    /// started speculatively during a pause, then dropped) counts once and gets the same script, as a
+    /// deterministic model would answer the same messages the same way.
+    private var asked: [(messages: [ChatMessage], script: Script)] = []
+    var distinctRequests: [[ChatMessage]] { lock.withLock { asked.map(\.messages) } }
+
     func reply(to messages: [ChatMessage]) -> AsyncThrowingStream<String, Error> {
         let (call, script) = lock.withLock { () -> (Int, Script) in
             received.append(messages); cancelled.append(false)
-            return (received.count - 1, scripts.isEmpty ? Script(text: "Okay.") : scripts.removeFirst())
+            if let same = asked.last, same.messages == messages { return (received.count - 1, same.script) }
+            let script = scripts.isEmpty ? Script(text: "Okay.") : scripts.removeFirst()
+            asked.append((messages, script))
+            return (received.count - 1, script)
         }
         let log = self.log, gate = self.gate
         return AsyncThrowingStream { continuation in
@@ -194,8 +203,14 @@ final class SimulatedDuplexDevice: CaptureFrameSource, PlaybackSink, @unchecked 
 
     // PlaybackSink
     func enqueue(_ samples: UnsafeBufferPointer<Float>) {
-        lock.withLock { queue.append(contentsOf: samples); enqueuedTotal += samples.count }
+        lock.withLock {
+            if firstEnqueue == nil { firstEnqueue = position }
+            queue.append(contentsOf: samples); enqueuedTotal += samples.count
+        }
     }
+    /// Capture position when reply audio was first enqueued.
+    private var firstEnqueue: Int?
+    var firstEnqueuePosition: Int? { lock.withLock { firstEnqueue } }
     func stop() {
         lock.withLock {
             stops.append((position, played))

@@ -20,6 +20,13 @@ public protocol PlaybackSink: AnyObject, Sendable {
     func stop()
     /// Total samples of enqueued audio handed to the device since the sink was created.
     var samplesPlayed: Int { get }
+    /// The reply is complete: what is queued plays out and the sink may go idle (running dry after it is
+    /// no underrun). Later `enqueue`s play as usual.
+    func endOfReply()
+}
+
+extension PlaybackSink {
+    public func endOfReply() {}
 }
 
 /// Where the user's voice comes from: fixed-size frames of mono capture at `sampleRate`.

@@ -14,6 +14,9 @@ import Foundation
 /// - speech recognition starts when speech pauses (`EnergyVAD.Parameters.pauseNotice`, 0.2 s) in a detached
 ///   task, so it runs during the rest of the hangover; its result is used if the pause becomes the end of
 ///   the turn, and redone on the whole utterance if the user went on. Recognitions never overlap (one lock);
+/// - with `speculativeReply`, the pause also starts a provisional turn: the reply is generated and synthesized
+///   during the hangover, but nothing of it is played, shown or remembered until the hangover confirms the end
+///   of the turn. If the user goes on speaking, it is dropped without a trace (`ReplyTurn.discarded`);
 /// - each turn is one Swift `Task`: transcription, then generation (this task) and synthesis (a child
 ///   task fed sentence by sentence) run side by side, plus a small watcher of the playback position;
 /// - all shared state (history, the turn in flight, push-to-talk) sits behind one lock, taken once per
@@ -102,6 +105,8 @@ public final class Conversation: @unchecked Sendable {
         clean = .allocate(capacity: frameSize); clean.initialize(repeating: 0, count: frameSize)
         pttCapacity = Int(vadParameters.maxUtterance * Double(captureRate))
         pttBuffer = .allocate(capacity: max(pttCapacity, 1)); pttBuffer.initialize(repeating: 0, count: max(pttCapacity, 1))
+        // The system prompt goes into the model's cache now, not in the first turn's latency.
+        configuration.generator.prepare(messages)
     }
 
     deinit {
@@ -159,7 +164,10 @@ public final class Conversation: @unchecked Sendable {
     public func interrupt() { lock.withLock { interruptLocked(by: .typed) } }
 
     /// Forgets the conversation so far (keeps the system prompt).
-    public func clearHistory() { lock.withLock { history.clear(); carriedOver = "" } }
+    public func clearHistory() {
+        lock.withLock { history.clear(); carriedOver = "" }
+        config.generator.prepare(messages)
+    }
 
     /// The messages the model would see before a new user message.
     public var messages: [ChatMessage] {
@@ -223,14 +231,25 @@ public final class Conversation: @unchecked Sendable {
                                windowFrames: max(1, Int((config.vad.startConfirmation / frameSeconds).rounded())),
                                marginDB: config.bargeInMarginDB)
         var echoSuspect = false      // the speech in progress began while only the reply's echo was loud enough
-        var early: (speechEnd: Int, task: Task<String, Error>)?   // recognition started during the hangover
+        // Recognition (and, speculatively, the reply) started during the hangover.
+        var early: (speechEnd: Int, task: Task<String, Error>, turn: ReplyTurn?)?
+        var samplesRead = 0
+        /// When the frame holding absolute sample `index` was read: the end of speech in wall-clock time.
+        func instant(ofSample index: Int) -> ContinuousClock.Instant {
+            .now - .seconds(Double(max(0, samplesRead - index)) / Double(captureRate))
+        }
+        func dropEarly() {
+            if let t = early?.turn { lock.withLock { discardLocked(t) } }
+            early = nil
+        }
 
         while true {
             if config.pauseCaptureDuringReply {
-                while lock.withLock({ turn != nil && !stopped }) { usleep(2000) }
+                while lock.withLock({ turn.map { $0.confirmed } ?? false && !stopped }) { usleep(2000) }
             }
             let n = capture.read(into: near, count: frameSize)
             if n <= 0 { break }
+            samplesRead += frameSize
             if n < frameSize { (near + n).update(repeating: 0, count: frameSize - n) }
 
             // Far end: what the device played during this frame.
@@ -259,14 +278,14 @@ public final class Conversation: @unchecked Sendable {
                     if k > 0 { (pttBuffer + pttCount).update(from: clean, count: k); pttCount += k }
                 }
                 let r = pttReset; pttReset = false
-                return (pttRecording, turn.map { !$0.cancelled } ?? false, r)
+                return (pttRecording, turn.map { !$0.cancelled && $0.confirmed } ?? false, r)
             }
-            if resetDetector { detector.reset(); early = nil }
+            if resetDetector { detector.reset(); dropEarly() }
             if ptt || !config.handsFree { continue }
 
             if !config.bargeIn {
                 // Half duplex: ignore the microphone while a reply runs and for a moment after (its echo).
-                if replyActive { replyWasActive = true; detector.reset(); early = nil; continue }
+                if replyActive { replyWasActive = true; detector.reset(); dropEarly(); continue }
                 if replyWasActive { replyWasActive = false; ignoreFrames = guardFrames }
                 if ignoreFrames > 0 { ignoreFrames -= 1; continue }
             }
@@ -275,7 +294,7 @@ public final class Conversation: @unchecked Sendable {
                 // The reply and its echo are over; forget the echo-only "speech". If the user is talking,
                 // the detector finds it again at once (its pre-roll still holds the start).
                 echoSuspect = false
-                detector.reset(); early = nil
+                detector.reset(); dropEarly()
             }
             let event = detector.process(UnsafeBufferPointer(start: clean, count: frameSize))
             if echoSuspect && detector.inSpeech && gate.userAboveEcho {
@@ -302,29 +321,72 @@ public final class Conversation: @unchecked Sendable {
                         if !text.isEmpty { emit(.partialTranscript(text)) }
                         return text
                     }
-                    early = (utterance.speechEnd, task)
+                    dropEarly()
+                    let speculative = config.speculativeReply
+                        ? provisionalTurn(utterance, recognized: task, speechEnd: instant(ofSample: utterance.speechEnd)) : nil
+                    early = (utterance.speechEnd, task, speculative)
                 }
+            case .speechResumed:
+                dropEarly()
             case .speechEnded(let utterance):
-                let ready = early.flatMap { $0.speechEnd == utterance.speechEnd ? $0.task : nil }
+                if echoSuspect { echoSuspect = false; dropEarly() }
+                else { takeTurn(utterance, early: early, speechEnd: instant(ofSample: utterance.speechEnd)) }
                 early = nil
-                if echoSuspect { echoSuspect = false } else { takeTurn(utterance, recognized: ready) }
             case .speechDiscarded:
-                echoSuspect = false; early = nil
+                echoSuspect = false; dropEarly()
                 if !replyActive { emit(.state(.listening)) }
             }
         }
         if let event = detector.finish(), case .speechEnded(let utterance) = event, !echoSuspect {
-            takeTurn(utterance, recognized: early.flatMap { $0.speechEnd == utterance.speechEnd ? $0.task : nil })
+            takeTurn(utterance, early: early, speechEnd: instant(ofSample: utterance.speechEnd))
+        } else {
+            dropEarly()
         }
     }
 
-    private func takeTurn(_ utterance: VoiceUtterance, recognized: Task<String, Error>?) {
-        let ended = ContinuousClock.now
+    /// The end of a spoken turn: confirms the provisional turn started at the pause, if it is for this very
+    /// utterance and still alive, or starts the turn (reusing the early recognition when it matches).
+    private func takeTurn(_ utterance: VoiceUtterance, early: (speechEnd: Int, task: Task<String, Error>, turn: ReplyTurn?)?,
+                          speechEnd: ContinuousClock.Instant) {
+        let matching = early.flatMap { $0.speechEnd == utterance.speechEnd ? $0 : nil }
         lock.withLock {
             guard !stopped else { return }
+            if let t = matching?.turn, turn === t, !t.cancelled {
+                confirmLocked(t)
+                return
+            }
+            if let t = early?.turn { discardLocked(t) }
             interruptLocked(by: .voice)
-            startTurnLocked(.audio(utterance.samples, .voice, recognized), ended: ended, hangover: config.vad.hangover)
+            startTurnLocked(.audio(utterance.samples, .voice, matching?.task), ended: speechEnd, hangover: config.vad.hangover)
         }
+    }
+
+    /// At a pause in speech: the turn this pause would make, started now but held back until confirmed.
+    private func provisionalTurn(_ utterance: VoiceUtterance, recognized: Task<String, Error>,
+                                 speechEnd: ContinuousClock.Instant) -> ReplyTurn? {
+        lock.withLock {
+            guard !stopped else { return nil }
+            interruptLocked(by: .voice)
+            return startTurnLocked(.audio(utterance.samples, .voice, recognized), ended: speechEnd,
+                                   hangover: config.vad.hangover, provisional: true)
+        }
+    }
+
+    /// The hangover passed: the provisional turn is the user's turn. Its held-back events go out now, and
+    /// its audio may be queued.
+    private func confirmLocked(_ t: ReplyTurn) {
+        t.confirmed = true
+        for e in t.heldEvents { emit(e) }
+        t.heldEvents.removeAll()
+    }
+
+    /// The user went on speaking (or the speech was echo): the provisional turn vanishes, unheard and unseen.
+    private func discardLocked(_ t: ReplyTurn) {
+        guard !t.confirmed else { return }
+        t.discarded = true
+        t.heldEvents.removeAll()
+        if !t.cancelled { t.cancelled = true; t.interruptedBy = .voice }
+        if turn === t { turnTask?.cancel() }
     }
 
     /// One recognition at a time: a speech recognizer keeps one set of run buffers.
@@ -362,14 +424,36 @@ public final class Conversation: @unchecked Sendable {
         turnTask?.cancel()
     }
 
-    private func startTurnLocked(_ input: Input, ended: ContinuousClock.Instant, hangover: Double?) {
+    @discardableResult
+    private func startTurnLocked(_ input: Input, ended: ContinuousClock.Instant, hangover: Double?,
+                                 provisional: Bool = false) -> ReplyTurn {
         turnCount += 1
         let t = ReplyTurn(number: turnCount, position: reference.writtenEnd)
+        t.confirmed = !provisional
         turn = t
         let previous = turnTask
         turnTask = Task { [self] in
             await previous?.value          // the interrupted turn's bookkeeping comes first
             await run(t, input, ended: ended, hangover: hangover)
+        }
+        return t
+    }
+
+    /// A turn's own event: held back while the turn is provisional, dropped if it was discarded.
+    private func emit(_ event: ConversationEvent, for t: ReplyTurn) {
+        lock.withLock {
+            if t.discarded { return }
+            if t.confirmed { emit(event) } else { t.heldEvents.append(event) }
+        }
+    }
+
+    /// Waits until a provisional turn is confirmed or dropped; true if it may go on.
+    private func waitForConfirmation(_ t: ReplyTurn) async -> Bool {
+        while true {
+            let (confirmed, cancelled) = lock.withLock { (t.confirmed, t.cancelled) }
+            if cancelled { return false }
+            if confirmed { return true }
+            try? await Task.sleep(for: .milliseconds(2))
         }
     }
 
@@ -385,36 +469,38 @@ public final class Conversation: @unchecked Sendable {
         case .typed(let line):
             text = line
         case .audio(let samples, _, let recognized):
-            emit(.state(.transcribing))
+            emit(.state(.transcribing), for: t)
             do {
                 if let recognized { text = try await recognized.value } else { text = try transcribeSerially(samples) }
             } catch {
-                emit(.error("speech recognition: \(error)"))
+                emit(.error("speech recognition: \(error)"), for: t)
                 finishWithoutReply(t)
                 return
             }
         }
-        if input.kind != .typed {
-            let carried = lock.withLock { () -> String in let c = carriedOver; carriedOver = ""; return c }
-            if !carried.isEmpty && !text.isEmpty { text = carried + " " + text } else if text.isEmpty { text = carried }
-        }
+        // Words of an earlier turn cut off before its reply was heard go first. They are taken (cleared) only
+        // when this turn is confirmed, so a provisional turn that is dropped leaves them to the next one.
+        let carried = input.kind == .typed ? "" : lock.withLock { carriedOver }
+        if !carried.isEmpty && !text.isEmpty { text = carried + " " + text } else if text.isEmpty { text = carried }
         if text.isEmpty {                       // silence or noise: no turn
             finishWithoutReply(t)
             return
         }
         if Task.isCancelled {                   // the user went on speaking: this text joins the next turn
-            if t.interruptedBy == .voice { lock.withLock { carriedOver = text } }
+            lock.withLock {
+                if t.confirmed && t.interruptedBy == .voice { carriedOver = text }
+            }
             finishWithoutReply(t)
             return
         }
         record.transcript = text
         record.timings.transcript = since()
-        emit(.transcript(text))
-        emit(.timing(.transcript, record.timings.transcript ?? 0))
+        emit(.transcript(text), for: t)
+        emit(.timing(.transcript, record.timings.transcript ?? 0), for: t)
 
         // 2. Text → reply, spoken sentence by sentence as it is written.
         let messages = lock.withLock { history.messages(adding: text) }
-        emit(.state(.thinking))
+        emit(.state(.thinking), for: t)
         var reply = ""
         let (chunks, chunkSink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)
         var generationError: String?
@@ -427,10 +513,10 @@ public final class Conversation: @unchecked Sendable {
                     if Task.isCancelled { break }
                     if reply.isEmpty {
                         record.timings.firstToken = since()
-                        emit(.timing(.firstToken, record.timings.firstToken ?? 0))
+                        emit(.timing(.firstToken, record.timings.firstToken ?? 0), for: t)
                     }
                     reply += piece
-                    emit(.replyToken(piece))
+                    emit(.replyToken(piece), for: t)
                     for chunk in chunker.append(piece) { chunkSink.yield(chunk) }
                 }
                 if !Task.isCancelled { for chunk in chunker.finish() { chunkSink.yield(chunk) } }
@@ -441,9 +527,21 @@ public final class Conversation: @unchecked Sendable {
             chunkSink.finish()
             await group.waitForAll()
         }
-        if let generationError { emit(.error(generationError)); record.error = generationError }
+        if let generationError { emit(.error(generationError), for: t); record.error = generationError }
 
-        // 3. Bookkeeping: history, log, events.
+        // 3. Bookkeeping: history, log, events — only for a turn that became real. One that was still
+        // provisional when it was stopped leaves no trace.
+        _ = await waitForConfirmation(t)
+        let real = lock.withLock { () -> Bool in
+            guard t.confirmed else {
+                t.discarded = true; t.heldEvents.removeAll()
+                if turn === t { turn = nil }
+                return false
+            }
+            if !carried.isEmpty && carriedOver == carried { carriedOver = "" }
+            return true
+        }
+        guard real else { return }
         let (spoken, interrupted, cause, firstAudio) = lock.withLock { () -> (String, Bool, TurnInput?, Double?) in
             let interrupted = t.cancelled
             let spoken = interrupted ? t.spokenText(upTo: t.stoppedAt ?? playback.samplesPlayed) : reply.trimmingWhitespace
@@ -466,6 +564,7 @@ public final class Conversation: @unchecked Sendable {
             return false
         }
         emit(.turnFinished(record))
+        if stillCurrent { config.generator.prepare(messages) }
         if stillCurrent && cause != .voice && cause != .pushToTalk { emit(.state(.listening)) }
     }
 
@@ -474,7 +573,7 @@ public final class Conversation: @unchecked Sendable {
             if turn === t { turn = nil; return true }
             return false
         }
-        if current { emit(.state(.listening)) }
+        if current { emit(.state(.listening), for: t) }
     }
 
     /// Synthesizes each chunk as it arrives and queues its audio for playback, at most
@@ -491,11 +590,13 @@ public final class Conversation: @unchecked Sendable {
                 return t.sentences.count - 1
             }
             if say.isEmpty { continue }
-            emit(.replySentenceStarted(index: index, text: chunk))
+            emit(.replySentenceStarted(index: index, text: chunk), for: t)
             index += 1
             do {
                 for try await audio in config.synthesizer.speak(say) {
                     let samples = ttsResampler?.process(audio) ?? audio
+                    // A provisional turn's audio waits for the end of the turn (or is dropped with it).
+                    if !(await waitForConfirmation(t)) { break }
                     while !Task.isCancelled, lock.withLock({ !t.cancelled && t.enqueuedEnd - playback.samplesPlayed > maxAhead }) {
                         try? await Task.sleep(for: .milliseconds(20))
                     }
@@ -515,10 +616,13 @@ public final class Conversation: @unchecked Sendable {
                     if !queued || Task.isCancelled { break }
                 }
             } catch {
-                if !Task.isCancelled && !(error is CancellationError) { emit(.error("speech synthesis: \(error)")) }
+                if !Task.isCancelled && !(error is CancellationError) { emit(.error("speech synthesis: \(error)"), for: t) }
             }
         }
-        lock.withLock { t.synthesisDone = true }
+        lock.withLock {
+            t.synthesisDone = true
+            if !t.cancelled && t.enqueuedEnd > t.firstPosition { playback.endOfReply() }
+        }
     }
 
     /// Follows the playback position: stamps the first audible sample, reports `.speaking`, and
@@ -539,8 +643,8 @@ public final class Conversation: @unchecked Sendable {
             }
             if started && !speaking {
                 speaking = true
-                emit(.state(.speaking))
-                if let s = lock.withLock({ t.firstAudioSeconds }) { emit(.timing(.firstAudio, s)) }
+                emit(.state(.speaking), for: t)
+                if let s = lock.withLock({ t.firstAudioSeconds }) { emit(.timing(.firstAudio, s), for: t) }
             }
             if done { return }
             // Cancellation ends the sleep early; the next pass sees `t.cancelled`.
@@ -564,6 +668,12 @@ final class ReplyTurn: @unchecked Sendable {
     var firstAudioPosition: Int?
     var firstAudioSeconds: Double?
     var synthesisDone = false
+    /// False while the turn is provisional (started at a pause in speech, before the hangover ended):
+    /// nothing of it is played or shown, and its events wait in `heldEvents`.
+    var confirmed = true
+    /// A provisional turn dropped because the user went on: it reports nothing and enters no history.
+    var discarded = false
+    var heldEvents: [ConversationEvent] = []
 
     init(number: Int, position: Int) { self.number = number; firstPosition = position; enqueuedEnd = position }
 

@@ -19,6 +19,10 @@ public struct ConversationConfiguration: Sendable {
     /// Start speech recognition when speech pauses (`vad.pauseNotice`), while the hangover runs, and use
     /// that result if the user does not go on: the recognition time leaves the turn's latency.
     public var earlyTranscription = true
+    /// With `earlyTranscription`: also start the reply at the pause — generation and synthesis run during the
+    /// hangover, held back (not played, shown or remembered) until the hangover confirms the turn, and dropped
+    /// if the user goes on. Costs idle CPU only; saves the model's and the voice's time to first audio.
+    public var speculativeReply = true
     public var chunker = SentenceChunker.Parameters()
 
     /// User speech during a reply stops it (`--no-barge-in` sets false: the microphone is then ignored

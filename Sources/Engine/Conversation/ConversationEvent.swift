@@ -9,18 +9,21 @@ public enum ConversationState: String, Sendable, Codable {
     case speaking       // the reply is playing
 }
 
-/// Where a turn's latency goes. All are measured from the end of the user's turn: the moment the
-/// detector's hangover expired (hands-free), the push-to-talk toggle, or the typed line's submission.
+/// Where a turn's latency goes. All are measured from the end of the user's speech: when the last
+/// speech-like frame was captured (hands-free; the hangover that confirms the turn is inside these
+/// figures), the push-to-talk toggle, or the typed line's submission. Recognition and the reply may start
+/// during the hangover (`earlyTranscription`, `speculativeReply`), so a figure can be below `hangover`,
+/// except `firstAudio`, which waits for the turn to be confirmed.
 public struct TurnTimings: Sendable, Codable, Equatable {
-    /// The silence the detector waited after the last speech frame before taking the turn (hands-free only).
+    /// The silence the detector waits after the last speech frame before taking the turn (hands-free only).
     public var hangover: Double?
-    /// End of turn → final transcript.
+    /// End of speech → final transcript.
     public var transcript: Double?
-    /// End of turn → first reply token.
+    /// End of speech → first reply token.
     public var firstToken: Double?
-    /// End of turn → first non-silent reply sample handed to the playback device.
+    /// End of speech → first non-silent reply sample handed to the playback device.
     public var firstAudio: Double?
-    /// End of turn → last reply token.
+    /// End of speech → last reply token.
     public var generationEnd: Double?
     public init() {}
 }

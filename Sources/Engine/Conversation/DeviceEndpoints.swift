@@ -24,6 +24,7 @@ public final class DevicePlaybackSink: PlaybackSink, @unchecked Sendable {
     }
 
     public func stop() { player.stop() }
+    public func endOfReply() { player.endOfStream() }
     public var samplesPlayed: Int { player.counters.samplesHanded }
 }
 

@@ -168,6 +168,7 @@ public final class EnergyVAD: VoiceActivityDetecting {
         case .speech:
             append(x)
             if speechLike {
+                if pauseCount > 0 && gap >= pauseCount && voiced >= minCount { event = .speechResumed }
                 voiced += frameSize; gap = 0; speechEnd = frameStart + frameSize
             } else {
                 gap += frameSize

@@ -43,6 +43,13 @@ public struct ChatMessage: Sendable, Equatable, Codable {
 /// Cancelling the consuming task stops generation at the next token.
 public protocol ResponseGenerating: AnyObject, Sendable {
     func reply(to messages: [ChatMessage]) -> AsyncThrowingStream<String, Error>
+    /// Gets ready for a next user message after `messages` (e.g. prefills the key/value cache with the
+    /// system prompt and history), in the background, so the next `reply` starts sooner. Optional.
+    func prepare(_ messages: [ChatMessage])
+}
+
+extension ResponseGenerating {
+    public func prepare(_ messages: [ChatMessage]) {}
 }
 
 // MARK: Speech synthesis

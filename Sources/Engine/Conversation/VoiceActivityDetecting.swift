@@ -25,6 +25,8 @@ public enum VoiceActivityEvent: Sendable, Equatable {
     /// Speech long enough for a turn has paused for `pauseNotice` (less than the hangover): the
     /// utterance so far, so recognition can start while the hangover runs. Speech may still resume.
     case speechPaused(VoiceUtterance)
+    /// Speech came back after a `speechPaused`: the utterance handed out then was not the whole turn.
+    case speechResumed
     /// The hangover of silence has passed after speech that was long enough: a turn.
     case speechEnded(VoiceUtterance)
     /// Speech was confirmed but, by the end, too short to be a turn (a click, a word fragment).

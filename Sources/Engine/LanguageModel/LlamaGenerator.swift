@@ -78,6 +78,21 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
         }
     }
 
+    /// Prefills, in the background, the tokens that every next prompt after `messages` starts with (the system
+    /// prompt and the turns so far, up to the opening of the next message), so the next reply prefills only
+    /// the new user message. A `reply` asked for meanwhile waits for it (one queue).
+    public func prepare(_ messages: [ChatMessage]) {
+        queue.async { [self] in
+            guard let (withNext, _) = try? promptTokens(for: messages + [ChatMessage(.user, "?")]),
+                  let (alone, _) = try? promptTokens(for: messages) else { return }
+            var shared = 0
+            while shared < min(withNext.count, alone.count), withNext[shared] == alone[shared] { shared += 1 }
+            guard shared > 1 else { return }
+            var stats = GenerationStats()
+            _ = try? prefill(Array(alone[0..<shared]), stats: &stats)
+        }
+    }
+
     // MARK: generation
 
     /// The conversation as it will be prompted: the system prompt first (added if missing), then as many of the

@@ -1,0 +1,182 @@
+import ArgumentParser
+import AudioIO
+import Engine
+import Foundation
+
+/// `confab bench e2e`: what a person feels — end of speech → first reply audio handed to ALSA — over a set
+/// of spoken questions, with the whole conversation pipeline running in real time.
+///
+/// The microphone is a real-time source fed with the questions one at a time (each after the previous reply
+/// has played out); the speaker is a real ALSA playback device (`null` by default, paced to real time by the
+/// audio thread), so first audio is stamped when its period is handed to ALSA, as in a live conversation.
+struct BenchE2E: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "e2e",
+        abstract: "Measure end-to-end latency: end of speech → transcript → first token → first audio, p50 and p95.",
+        discussion: """
+        Questions: the given audio files (one question each), else \(Self.builtInQuestions.count) built-in questions spoken by the voice.
+        Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium  --hangover 0.5
+                  --playback-device null  --rounds 1  speculative replies on  --threads (all cores)
+        Every figure is measured from the end of speech (the last speech-like frame), so it includes the hangover.
+        """
+    )
+
+    static let builtInQuestions = [
+        "What is the capital of France?",
+        "How many days are there in a week?",
+        "What color is the sky on a clear day?",
+        "Who wrote Romeo and Juliet?",
+        "What is two plus two?",
+        "At what temperature does water boil?",
+        "What is the tallest mountain in the world?",
+        "Can you give me a tip for sleeping better?",
+        "How many legs does a spider have?",
+        "What is the largest planet in our solar system?",
+    ]
+
+    @Argument(help: "Audio files, one spoken question each (default: the built-in questions, spoken by --voice).")
+    var questions: [String] = []
+    @Option(help: "Whisper model name or directory.") var asr = "tiny.en"
+    @Option(help: "Language model name or GGUF path.") var llm = "qwen2.5-coder-0.5b"
+    @Option(help: "Piper voice name or .onnx path.") var voice = "en_US-joe-medium"
+    @Option(help: "Seconds of silence that end a turn.") var hangover = 0.5
+    @Option(help: "ALSA playback device the replies go to.") var playbackDevice = "null"
+    @Option(help: "Times through the question set (a longer run also shows underruns and xruns over time).") var rounds = 1
+    @Option(help: "Longest reply, in tokens.") var maxTokens = 96
+    @Flag(help: "Do not start the reply during the hangover (to measure what speculation saves).") var noSpeculation = false
+    @Option(help: "Threads for the engine.") var threads: Int?
+    @Flag(help: "JSON output.") var json = false
+
+    func run() async throws {
+        do {
+            EngineThreads.configure(threads)
+            let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
+            var sampling = SamplingParameters()
+            sampling.maxTokens = maxTokens
+            let generator = try LlamaGenerator(model: llm, sampling: sampling)
+            let synthesizer = try PiperSynthesizer(voice: voice)
+
+            // The questions as 16 kHz audio.
+            var set: [(name: String, audio: [Float])] = []
+            if questions.isEmpty {
+                for q in Self.builtInQuestions {
+                    var speech: [Float] = []
+                    try synthesizer.synthesize(try synthesizer.voice.phonemize(q)) { speech += $0; return true }
+                    set.append((q, Resampler.resample(speech, from: synthesizer.sampleRate, to: 16000)))
+                }
+            } else {
+                for f in questions { set.append((f, try AudioFile.readMono(f, sampleRate: 16000))) }
+            }
+
+            let player = try ALSAPlayer(device: playbackDevice, sampleRate: synthesizer.sampleRate)
+            let mic = RealTimeCaptureSource(sampleRate: 16000)
+            var config = ConversationConfiguration(transcriber: transcriber, generator: generator, synthesizer: synthesizer)
+            config.vad.hangover = hangover
+            config.echoCancellation = false        // nothing comes back from a null device
+            config.speculativeReply = !noSpeculation
+            let conversation = try Conversation(config, capture: mic, playback: DevicePlaybackSink(player))
+            let collector = TurnCollector()
+            let reader = Task { for await e in conversation.events { collector.add(e) } }
+            conversation.start()
+            try await Task.sleep(for: .seconds(1.5))     // the detector learns the room; the system prompt is prefilled
+
+            var rows: [Row] = []
+            let started = Date()
+            for round in 0..<max(1, rounds) {
+                for (i, q) in set.enumerated() {
+                    let before = collector.finished.count
+                    mic.say(q.audio)
+                    // Wait for the turn, and for its reply to play out; a question that made no turn times out.
+                    let deadline = Date().addingTimeInterval(Double(q.audio.count) / 16000 + 60)
+                    while collector.finished.count == before && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                    let record = collector.finished.count > before ? collector.finished[before] : nil
+                    let row = Row(question: q.name, round: round, transcript: record?.transcript, reply: record?.reply,
+                                  timings: record?.timings)
+                    rows.append(row)
+                    if !json { print(row.line(index: round * set.count + i + 1)) }
+                    try await Task.sleep(for: .milliseconds(600))
+                }
+            }
+            let seconds = Date().timeIntervalSince(started)
+            await conversation.stop()
+            await reader.value
+            let counters = player.counters
+            player.close()
+            report(rows, counters: counters, seconds: seconds)
+        } catch let e as ValidationError { throw e } catch { throw fail(error) }
+    }
+
+    struct Row: Codable {
+        var question: String
+        var round: Int
+        var transcript: String?
+        var reply: String?
+        var timings: TurnTimings?
+
+        func line(index: Int) -> String {
+            func ms(_ v: Double?) -> String { v.map { String(format: "%5.0f", $0 * 1000) } ?? "    –" }
+            guard let t = timings else { return String(format: "%3d  no turn for: %@", index, question) }
+            return String(format: "%3d  transcript %@  first token %@  first audio %@ ms   %@ → %@", index,
+                          ms(t.transcript), ms(t.firstToken), ms(t.firstAudio), transcript ?? "", String((reply ?? "").prefix(60)))
+        }
+    }
+
+    private func report(_ rows: [Row], counters: PlaybackCounters, seconds: Double) {
+        let timed = rows.compactMap(\.timings)
+        func series(_ k: KeyPath<TurnTimings, Double?>) -> [Double] { timed.compactMap { $0[keyPath: k] }.sorted() }
+        /// Nearest-rank percentile of sorted values.
+        func pct(_ xs: [Double], _ p: Double) -> Double? {
+            guard !xs.isEmpty else { return nil }
+            return xs[min(xs.count - 1, max(0, Int((p / 100 * Double(xs.count)).rounded(.up)) - 1))]
+        }
+        let transcript = series(\.transcript), firstToken = series(\.firstToken), firstAudio = series(\.firstAudio)
+        // Each stage's share of first audio: recognition (incl. the pause before it starts), the model up to
+        // its first token, and the rest (first sentence, synthesis, waiting out the hangover, the device).
+        let shares = timed.compactMap { t -> (Double, Double, Double)? in
+            guard let a = t.transcript, let b = t.firstToken, let c = t.firstAudio else { return nil }
+            return (a, max(0, b - a), max(0, c - b))
+        }
+        func median(_ xs: [Double]) -> Double? { pct(xs.sorted(), 50) }
+        let summary: [String: Double?] = [
+            "transcript_p50_ms": pct(transcript, 50).map { $0 * 1000 }, "transcript_p95_ms": pct(transcript, 95).map { $0 * 1000 },
+            "first_token_p50_ms": pct(firstToken, 50).map { $0 * 1000 }, "first_token_p95_ms": pct(firstToken, 95).map { $0 * 1000 },
+            "first_audio_p50_ms": pct(firstAudio, 50).map { $0 * 1000 }, "first_audio_p95_ms": pct(firstAudio, 95).map { $0 * 1000 },
+            "share_recognition_ms": median(shares.map(\.0)).map { $0 * 1000 },
+            "share_model_ms": median(shares.map(\.1)).map { $0 * 1000 },
+            "share_voice_ms": median(shares.map(\.2)).map { $0 * 1000 },
+        ]
+        if json {
+            struct Out: Encodable {
+                var turns: [Row]; var summary: [String: Double?]; var questions: Int; var answered: Int
+                var underruns: Int; var xruns: Int; var seconds: Double; var hangover: Double; var speculative: Bool; var threads: Int
+            }
+            let out = Out(turns: rows, summary: summary, questions: rows.count, answered: timed.count,
+                          underruns: counters.underruns, xruns: counters.xruns, seconds: seconds, hangover: hangover,
+                          speculative: !noSpeculation, threads: EngineThreads.count)
+            let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+            if let d = try? enc.encode(out) { print(String(decoding: d, as: UTF8.self)) }
+            return
+        }
+        func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0 * 1000) } ?? "–" }
+        print("")
+        print("turns answered \(timed.count)/\(rows.count) in \(String(format: "%.0f", seconds)) s · threads \(EngineThreads.count)"
+              + " · hangover \(ms(hangover)) · speculative replies \(noSpeculation ? "off" : "on")")
+        print("end of speech → transcript   p50 \(ms(pct(transcript, 50)))  p95 \(ms(pct(transcript, 95)))")
+        print("end of speech → first token  p50 \(ms(pct(firstToken, 50)))  p95 \(ms(pct(firstToken, 95)))")
+        print("end of speech → first audio  p50 \(ms(pct(firstAudio, 50)))  p95 \(ms(pct(firstAudio, 95)))")
+        print("median shares of first audio: recognition \(ms(median(shares.map(\.0)))) · model to first token \(ms(median(shares.map(\.1))))"
+              + " · first sentence, voice and device \(ms(median(shares.map(\.2))))")
+        print("playback: \(counters.underruns) underruns, \(counters.xruns) xruns")
+    }
+}
+
+/// The finished turns, in order, gathered from the conversation's events.
+final class TurnCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var records: [TurnRecord] = []
+    func add(_ e: ConversationEvent) {
+        if case .turnFinished(let r) = e { lock.withLock { records.append(r) } }
+        if case .error(let m) = e { printErr("confab: \(m)") }
+    }
+    var finished: [TurnRecord] { lock.withLock { records } }
+}
