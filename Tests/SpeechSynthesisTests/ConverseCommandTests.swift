@@ -54,4 +54,85 @@ final class ConverseCommandTests: XCTestCase {
         let overlap = Double(said.intersection(back).count) / Double(max(said.count, 1))
         XCTAssertGreaterThanOrEqual(overlap, 0.5, "reply \"\(turn.reply)\" came back as \"\(heard)\"")
     }
+
+    /// The live conversation through real ALSA devices (the `file` plugin over `null`, paced to real time by
+    /// Confab's audio threads): a question in the capture file, a spoken reply in the playback file that
+    /// transcribes back to the reply text, and a session log that is complete when the process is killed
+    /// (SIGKILL, no chance to clean up) after the turn.
+    func testLiveConversationThroughALSADevicesAndASessionLogThatSurvivesAKill() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("confab-live-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("SpeechRecognitionTests/Fixtures/what_time.wav")
+        let question = try AudioFile.readMono(fixture.path, sampleRate: 16000)
+        // Microphone: 1.5 s of room, the question, then silence (the file plugin gives silence past the end).
+        var pcm = Data()
+        for x in [Float](repeating: 0, count: 24000) + question {
+            var v = Int16(max(-1, min(1, x)) * 32767).littleEndian
+            withUnsafeBytes(of: &v) { pcm.append(contentsOf: $0) }
+        }
+        let mic = dir.appendingPathComponent("mic.raw"), speaker = dir.appendingPathComponent("speaker.raw")
+        try pcm.write(to: mic)
+        // Raw (not WAV) playback: a killed process never finishes a WAV header, raw samples need none.
+        try """
+        pcm.mic_raw { type file; slave.pcm "null"; file "/dev/null"; infile "\(mic.path)"; format "raw" }
+        pcm.mic { type plug; slave { pcm "mic_raw"; format S16_LE; rate 16000; channels 1 } }
+        pcm.speaker_raw { type file; slave.pcm "null"; file "\(speaker.path)"; format "raw" }
+        pcm.speaker { type plug; slave { pcm "speaker_raw"; format S16_LE; rate 16000; channels 1 } }
+        """.write(to: dir.appendingPathComponent(".asoundrc"), atomically: true, encoding: .utf8)
+        let log = dir.appendingPathComponent("session.jsonl").path
+
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("confab")
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["converse", "--capture-device", "mic", "--playback-device", "speaker", "--session-log", log]
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = dir.path
+        p.environment = env
+        p.standardInput = FileHandle.nullDevice
+        let errPath = dir.appendingPathComponent("stderr").path
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: errPath)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+
+        // The turn is logged once its reply has played out; then the process is killed between turns.
+        let deadline = Date().addingTimeInterval(120)
+        var turns: [TurnRecord] = []
+        while Date() < deadline && p.isRunning {
+            if let t = try? SessionLog.read(log), !t.isEmpty { turns = t; break }
+            usleep(100_000)
+        }
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        XCTAssertTrue(p.isRunning, "confab converse exited: \(stderr)")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+
+        let logged = try SessionLog.read(log)
+        XCTAssertEqual(logged.count, 1, "session log after the kill: \(logged); stderr: \(stderr)")
+        guard let turn = logged.first else { return }
+        XCTAssertEqual(turns.first, turn)
+        XCTAssertTrue(turn.transcript.lowercased().contains("what time"), turn.transcript)
+        XCTAssertEqual(turn.input, .voice)
+        XCTAssertFalse(turn.reply.isEmpty)
+        XCTAssertFalse(turn.interrupted)
+        let t = turn.timings
+        XCTAssertNotNil(t.firstAudio)
+        print("live conversation through ALSA file devices: end of speech → transcript \(t.transcript ?? -1) s, "
+              + "first token \(t.firstToken ?? -1) s, first audio \(t.firstAudio ?? -1) s")
+
+        // What was handed to the playback device holds the reply: Whisper hears most of its words.
+        let raw = try Data(contentsOf: speaker)
+        let played = raw.withUnsafeBytes { b in b.bindMemory(to: Int16.self).map { Float(Int16(littleEndian: $0)) / 32768 } }
+        XCTAssertGreaterThan(played.count, 16000, "reply audio too short")
+        let heard = try WhisperTranscriber(directory: try ModelStore().resolve(nil, kind: .whisper)).transcribe(played).text
+        func words(_ s: String) -> Set<String> {
+            Set(s.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init))
+        }
+        let said = words(turn.reply), back = words(heard)
+        let overlap = Double(said.intersection(back).count) / Double(max(said.count, 1))
+        XCTAssertGreaterThanOrEqual(overlap, 0.5, "reply \"\(turn.reply)\" came back as \"\(heard)\"")
+    }
 }
