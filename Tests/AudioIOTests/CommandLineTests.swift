@@ -35,11 +35,13 @@ final class CommandLineTests: XCTestCase {
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
     /// Runs confab with HOME set (so ALSA reads the test's ~/.asoundrc), stdin from `stdin` (default: nothing).
-    func confab(_ args: [String], home: URL? = nil, stdin: Data? = nil, whileRunning: ((Process) -> Void)? = nil) throws -> Run {
+    func confab(_ args: [String], home: URL? = nil, stdin: Data? = nil, unsetting: [String] = [],
+                whileRunning: ((Process) -> Void)? = nil) throws -> Run {
         let p = Process()
         p.executableURL = try confabBinary()
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
+        for k in unsetting { env.removeValue(forKey: k) }
         env["HOME"] = (home ?? self.home).path
         env.removeValue(forKey: "ALSA_CONFIG_PATH")
         p.environment = env
@@ -260,6 +262,20 @@ final class CommandLineTests: XCTestCase {
         let badPeriod = try confab(["play", "--period-frames", "4096", "--buffer-frames", "4096", good.path])
         XCTAssertNotEqual(badPeriod.status, 0)
         XCTAssertTrue(badPeriod.stderr.contains("--buffer-frames must be at least twice --period-frames"), badPeriod.stderr)
+    }
+
+    /// OpenBLAS's idle workers must not spin for 0.1 s after each call (it takes the CPU from the language model
+    /// and the audio threads): confab sets OPENBLAS_THREAD_TIMEOUT for itself when the user has not.
+    func testConfabSetsOpenBLASThreadTimeoutForItself() throws {
+        var seen = ""
+        _ = try confab(["play", "-"], unsetting: ["OPENBLAS_THREAD_TIMEOUT"]) { p in
+            _ = waitUntil(10) {
+                seen = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/environ", encoding: .utf8)) ?? ""
+                return seen.contains("OPENBLAS_THREAD_TIMEOUT=")
+            }
+            kill(p.processIdentifier, SIGTERM)
+        }
+        XCTAssertTrue(seen.split(separator: "\0").contains("OPENBLAS_THREAD_TIMEOUT=4"), "environment: \(seen)")
     }
 
     func testUsageShowsDefaults() throws {
