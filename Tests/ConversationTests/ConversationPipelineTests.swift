@@ -46,6 +46,10 @@ final class ConversationPipelineTests: XCTestCase {
         // All synthesized audio reached the sink, at the sink's rate: 9 words × 0.3 s at 16 kHz.
         XCTAssertEqual(Double(sink.samplesPlayed), 9 * 0.3 * 16000, accuracy: 16)
         XCTAssertEqual(conversation.messages.last, ChatMessage(.assistant, "Paris is the capital of France. It is lovely."))
+        // The model was asked to get the system prompt ready at once, and the history with this exchange after it.
+        XCTAssertEqual(gen.prepared.first, [ChatMessage(.system, system)])
+        XCTAssertEqual(gen.prepared.last, conversation.messages)
+        XCTAssertEqual(gen.prepared.last?.count, 3)
 
         let ev = events.events
         let tokens = ev.compactMap { if case .replyToken(let s) = $0 { return s } else { return nil } }

@@ -82,6 +82,10 @@ final class FakeGenerator: ResponseGenerating, @unchecked Sendable {
     /// deterministic model would answer the same messages the same way.
     private var asked: [(messages: [ChatMessage], script: Script)] = []
     var distinctRequests: [[ChatMessage]] { lock.withLock { asked.map(\.messages) } }
+    /// The conversations it was asked to get ready for (`prepare`), in order.
+    private var preparedFor: [[ChatMessage]] = []
+    var prepared: [[ChatMessage]] { lock.withLock { preparedFor } }
+    func prepare(_ messages: [ChatMessage]) { lock.withLock { preparedFor.append(messages) } }
 
     func reply(to messages: [ChatMessage]) -> AsyncThrowingStream<String, Error> {
         let (call, script) = lock.withLock { () -> (Int, Script) in

@@ -564,7 +564,7 @@ public final class Conversation: @unchecked Sendable {
             return false
         }
         emit(.turnFinished(record))
-        if stillCurrent { config.generator.prepare(messages) }
+        if stillCurrent { config.generator.prepare(self.messages) }   // the history now, with this exchange
         if stillCurrent && cause != .voice && cause != .pushToTalk { emit(.state(.listening)) }
     }
 

@@ -88,6 +88,10 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
             var shared = 0
             while shared < min(withNext.count, alone.count), withNext[shared] == alone[shared] { shared += 1 }
             guard shared > 1 else { return }
+            // Already cached (e.g. a reply's own tokens): nothing to do, and the cache is not cut back.
+            var cachedShared = 0
+            while cachedShared < min(shared, cached.count), cached[cachedShared] == alone[cachedShared] { cachedShared += 1 }
+            if cachedShared == shared { return }
             var stats = GenerationStats()
             _ = try? prefill(Array(alone[0..<shared]), stats: &stats)
         }
