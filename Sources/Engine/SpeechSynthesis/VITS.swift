@@ -318,7 +318,7 @@ public final class VITS: @unchecked Sendable {
     /// frames for the medium voices), so windowed decoding matches whole-sentence decoding.
     public var decoderContext = 16
     public var decoderWindow = 128
-    /// The first window is short so the first sound comes early.
+    /// The first window is short so the first sound comes early; later ones double up to `decoderWindow`.
     public var firstDecoderWindow = 16
 
     public init(weights: VITSWeights) { self.weights = weights }
@@ -676,14 +676,16 @@ public final class VITS: @unchecked Sendable {
                 return
             }
             var f = 0
-            // A short first window gets the first sound out early.
+            // A short first window gets the first sound out early; then each window is twice the last, up to
+            // `decoderWindow`, so every window is ready before the audio ahead of it has played out, even when
+            // the language model takes half the CPU meanwhile (a jump from 16 to 128 frames was not).
             var w = max(4, firstDecoderWindow)
             while f < F {
                 try Task.checkCancellation()
                 let e = min(F, f + w)
                 if !chunk(decode(zb.baseAddress!, frames: F, from: f, to: e, context: decoderContext, speaker: g)) { return }
                 f = e
-                w = decoderWindow
+                w = min(max(w * 2, 4), max(decoderWindow, 4))
             }
         }
     }
