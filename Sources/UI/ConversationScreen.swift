@@ -7,7 +7,7 @@ extension ScreenModel {
         switch event {
         case .state(let s):
             switch s {
-            case .listening: activity = mode == .typed ? .idle : .listening
+            case .listening: activity = restingActivity
             case .hearingYou: activity = .hearingYou
             case .transcribing: activity = .transcribing
             case .thinking: activity = .thinking
@@ -42,10 +42,17 @@ extension ScreenModel {
             streamingReply = nil
             latency = ScreenModel.describe(record.timings)
             if let e = record.error { add(.error, e) }
-            activity = mode == .typed ? .idle : .listening
+            activity = restingActivity
         case .error(let message):
             status = message; statusIsError = true
         }
+    }
+
+    /// What the state line shows when nothing is in progress: only hands-free is listening by itself;
+    /// push-to-talk and typed input wait for the user.
+    public var restingActivity: Activity {
+        if muted && mode != .typed { return .muted }
+        return mode == .handsFree ? .listening : .idle
     }
 
     /// "speech→text 0.21 s · →first token 0.38 s · →first audio 0.62 s"

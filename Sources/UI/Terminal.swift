@@ -1,5 +1,8 @@
 import CNCurses
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The ncurses session. While it is open nothing else may write to the screen; `restore()` (called
 /// on quit, on SIGTERM/SIGHUP, on every error path and at exit) gives the terminal back as it was:
@@ -20,6 +23,10 @@ public final class Terminal: @unchecked Sendable {
     private var open = false
     nonisolated(unsafe) private static var current: Terminal?
     private var signalSources: [DispatchSourceSignal] = []
+    /// Standard error as it was before the screen opened (see `divertStandardError`).
+    private var savedStandardError: Int32 = -1
+    /// Where library chatter on standard error went while the screen was open.
+    public private(set) var standardErrorLog: String?
     /// Set when SIGTERM/SIGHUP/SIGINT arrives; the UI loop checks it between keys.
     public private(set) var terminationRequested = false
 
@@ -44,6 +51,7 @@ public final class Terminal: @unchecked Sendable {
             useColor = confab_colors() >= 8
         }
         colors = useColor
+        divertStandardError()
         Terminal.current = self
         atexit { Terminal.current?.restore() }
         if colors {
@@ -75,7 +83,35 @@ public final class Terminal: @unchecked Sendable {
         curs_set(1)
         endwin()
         fflush(nil)
+        if savedStandardError >= 0 {
+            dup2(savedStandardError, 2)
+            Glibc.close(savedStandardError)
+            savedStandardError = -1
+            // Keep the log only if something was written to it.
+            if let log = standardErrorLog, ((try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? 0) == 0 {
+                unlink(log); standardErrorLog = nil
+            }
+        }
     }
+
+    /// While ncurses owns the screen nothing else may write to it: whatever a library prints on standard
+    /// error (ALSA, espeak-ng, a runtime warning) goes to a log file instead and standard error comes
+    /// back on `restore()`. Curses itself draws through standard output.
+    private func divertStandardError() {
+        guard isatty(2) == 1 else { return }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("confab-\(getpid())-stderr.log").path
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        fflush(nil)
+        savedStandardError = dup(2)
+        dup2(fd, 2)
+        Glibc.close(fd)
+        standardErrorLog = path
+    }
+
+    /// The terminal's bell: the audible cue when the microphone opens or closes (a visual flash where
+    /// the terminal has no bell).
+    public func bell() { beep() }
 
     public var rows: Int { Int(getmaxy(confab_stdscr())) }
     public var cols: Int { Int(getmaxx(confab_stdscr())) }

@@ -1,0 +1,110 @@
+import AudioIO
+import Foundation
+import XCTest
+
+/// `confab` (the conversation front end) and `confab play` in a real pseudo-terminal (tmux), with ALSA
+/// file-plugin devices and the real default models (they must be installed: these tests fail, never skip).
+final class FrontEndScreenTests: XCTestCase {
+    var pty: PseudoTerminal!
+
+    override func setUpWithError() throws {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: PseudoTerminal.binary), "confab not built next to the tests")
+        pty = try PseudoTerminal("frontend")
+    }
+    override func tearDown() { pty.close() }
+
+    /// Samples of `path` louder than -40 dBFS, in seconds at the file's rate (0 if it cannot be read).
+    func audibleSeconds(_ path: String) -> Double {
+        guard let x = try? AudioFile.readMono(path, sampleRate: 16000) else { return 0 }
+        return Double(x.filter { abs($0) > 0.01 }.count) / 16000
+    }
+
+    /// The reply has finished streaming (no cursor) and the turn's latency line is complete.
+    static func turnDone(_ s: String) -> Bool {
+        s.contains("confab › ") && s.contains("→ first audio") && !s.contains("▍")
+    }
+
+    func testSpokenQuestionShowsTranscriptReplyAndLatencyAndThePlaybackFileHoldsTheReply() throws {
+        try pty.writeDevices(mic: try spokenQuestion("what_time.wav"), speaker: true)
+        pty.start(["--capture-device", "mic", "--playback-device", "spk"])
+
+        let loaded = pty.waitFor("the models to load", timeout: 120) { $0.contains("ready in") && $0.contains("just talk") }
+        XCTAssertTrue(loaded.contains("loading speech recognition tiny.en ("), loaded)
+        XCTAssertTrue(loaded.contains(" MB)"), "model sizes shown while loading: \(loaded)")
+        XCTAssertTrue(loaded.contains("hands-free"), loaded)
+        XCTAssertTrue(loaded.contains("mic mic") && loaded.contains("speaker spk"), "header names the devices: \(loaded)")
+
+        let heard = pty.waitFor("the transcript", timeout: 60) { $0.lowercased().contains("you › what time is it") }
+        XCTAssertFalse(heard.isEmpty)
+        let done = pty.waitFor("the reply and the latency line", timeout: 120, Self.turnDone)
+        XCTAssertTrue(done.contains("last turn: end of speech → transcript"), done)
+        XCTAssertTrue(done.contains("→ first token"), done)
+
+        pty.send("q")
+        XCTAssertEqual(pty.waitForExit(), "0")
+        pty.assertTerminalSane()
+        XCTAssertGreaterThan(audibleSeconds(pty.path("speaker.wav")), 0.5, "the playback device received the spoken reply")
+    }
+
+    func testWithoutASoundCardTheScreenOpensAndTypedInputGetsAReplyInTheOutputFile() throws {
+        try pty.writeDevices(mic: nil, speaker: false)
+        pty.start(["--device", "nosuchpcm", "--output", "reply.wav"])
+
+        let opened = pty.waitFor("the no-microphone message") { $0.contains("no microphone") }
+        XCTAssertTrue(opened.contains("nosuchpcm"), "the message names the device: \(opened)")
+        XCTAssertTrue(opened.contains("typed input only"), opened)
+        XCTAssertTrue(opened.contains("Enter send"), "typed-input keys: \(opened)")
+        pty.waitFor("the models to load", timeout: 120) { $0.contains("ready in") }
+
+        pty.type("Say hello in one short sentence.")
+        pty.waitFor("the typed line in the editor") { $0.contains("› Say hello in one short sentence.") }
+        pty.send("Enter")
+        pty.waitFor("the typed turn") { $0.contains("you › Say hello in one short sentence.") }
+        let done = pty.waitFor("the reply", timeout: 120, Self.turnDone)
+        XCTAssertTrue(done.contains("last turn: end of speech"), done)
+
+        pty.resize(cols: 40, rows: 12)
+        let small = pty.waitFor("the 40×12 layout") { s in
+            let lines = s.split(separator: "\n", omittingEmptySubsequences: false)
+            return lines.count <= 13 && s.contains("confab") && s.contains("Enter send") && lines.allSatisfy { $0.count <= 40 }
+        }
+        pty.assertFits(small, cols: 40, rows: 12)
+        pty.resize(cols: 100, rows: 24)
+        pty.waitFor("the full layout again") { $0.contains("PgUp/PgDn scroll · ^C quit") && $0.contains("you › Say hello") }
+
+        // History: ↑ brings the last line back into the editor.
+        pty.send("Up")
+        pty.waitFor("the recalled line") { $0.split(separator: "\n").contains { $0.hasPrefix("› Say hello in one short sentence.") } }
+
+        pty.send("C-c")
+        XCTAssertEqual(pty.waitForExit(), "0")
+        pty.assertTerminalSane()
+        XCTAssertGreaterThan(audibleSeconds(pty.path("reply.wav")), 0.3, "the spoken reply is in --output")
+    }
+
+    func testPlaybackShowsProgressAndSIGTERMRestoresTheTerminal() throws {
+        try pty.writeDevices(mic: nil, speaker: true)
+        let tone = (0..<(16000 * 30)).map { 0.3 * sinf(2 * .pi * 440 * Float($0) / 16000) }
+        try AudioFile.write(pty.path("tone.wav"), samples: tone, sampleRate: 16000)
+        pty.start(["play", "tone.wav", "--device", "spk"])
+
+        let playing = pty.waitFor("the playback screen") { $0.contains("confab play") && $0.contains("tone.wav  0:01") }
+        XCTAssertTrue(playing.contains("/ 0:30.0"), playing)
+        XCTAssertTrue(playing.contains("%"), "a progress bar: \(playing)")
+        XCTAssertTrue(playing.contains("out "), "the output level meter: \(playing)")
+
+        // SIGTERM to confab (the pane's shell runs it as its child).
+        let shell = pty.tmux(["list-panes", "-t", "t", "-F", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertFalse(shell.isEmpty)
+        let child = pty.run("pgrep -P \(shell)")
+        guard let pid = Int32(child.trimmingCharacters(in: .whitespacesAndNewlines)) else { return XCTFail("no confab under the pane's shell: \(child)") }
+        XCTAssertEqual(kill(pid, SIGTERM), 0)
+        let status = pty.waitForExit()
+        XCTAssertNotNil(status)
+        XCTAssertNotEqual(status, "0", "a stopped playback is not a success")
+        pty.assertTerminalSane()
+        let played = audibleSeconds(pty.path("speaker.wav"))
+        XCTAssertGreaterThan(played, 0.5)
+        XCTAssertLessThan(played, 25, "playback stopped at SIGTERM")
+    }
+}
