@@ -54,10 +54,10 @@ struct Talk: ParsableCommand {
             notes.append((.error, "no microphone: \(error)"))
             notes.append((.system, "typed input only: type a line and press Enter"))
         }
-        var speaker: ALSAPlayer?
+        var speaker: SpeakerSink?
         if output == nil {
             // One rate both ways, so the echo canceller sees the reply exactly as it was played.
-            do { speaker = try ALSAPlayer(device: audio.playbackName, sampleRate: mic?.sampleRate ?? 22050, options: audio.alsa) } catch {
+            do { speaker = SpeakerSink(try ALSAPlayer(device: audio.playbackName, sampleRate: mic?.sampleRate ?? 22050, options: audio.alsa)) } catch {
                 notes.append((.error, "no playback device: \(error)"))
                 notes.append((.system, "replies are shown as text only (pass --output FILE.wav to keep them as audio)"))
             }
@@ -83,7 +83,7 @@ struct Talk: ParsableCommand {
 
         frontEnd.run()                      // returns with the terminal restored
         session.shutDown()
-        speaker?.close()
+        speaker?.release()
         if let log = terminal.standardErrorLog { printErr("confab: messages from libraries during the session are in \(log)") }
         if let problem = session.loadFailure { throw fail(TalkError(problem)) }
     }
@@ -141,7 +141,7 @@ final class TalkSession: @unchecked Sendable {
     }
 
     /// On the loader thread: the three models, with their sizes and progress on screen, then the conversation.
-    func start(_ setup: TalkSetup, mic: ALSACapture?, speaker: ALSAPlayer?) {
+    func start(_ setup: TalkSetup, mic: ALSACapture?, speaker: SpeakerSink?) {
         guard let frontEnd else { return }
         let t0 = Date()
         do {
@@ -164,7 +164,8 @@ final class TalkSession: @unchecked Sendable {
             let report: @Sendable (String) -> Void = { [weak frontEnd] m in frontEnd?.post(.error(m)) }
             let playback: any PlaybackSink
             if let speaker {
-                playback = DevicePlaybackSink(speaker, onError: report)
+                speaker.onError = report
+                playback = speaker
             } else {
                 let sink = try FilePlaybackSink(path: setup.output, sampleRate: synthesizer.sampleRate)
                 lock.withLock { fileSink = sink }
@@ -310,4 +311,47 @@ final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
     }
 
     func close() { source.close() }
+}
+
+/// The speaker as the conversation's `PlaybackSink` (as `DevicePlaybackSink`), owning the one reference
+/// to the ALSA player so that `release()` really closes the device: ALSAPlayer's `close()` stops its
+/// thread but the PCM is closed only when the player is freed, and the conversation is never freed
+/// before exit. (ALSA's file plugin, for one, completes its WAV header only when the PCM closes.)
+final class SpeakerSink: PlaybackSink, @unchecked Sendable {
+    let sampleRate: Int
+    let device: String
+    private let lock = NSLock()
+    private var player: ALSAPlayer?
+    private var playedAtRelease = 0
+    private var failed = false
+    var onError: @Sendable (String) -> Void = { _ in }
+
+    init(_ player: ALSAPlayer) {
+        self.player = player; sampleRate = player.sampleRate; device = player.device
+    }
+
+    private var current: ALSAPlayer? { lock.withLock { player } }
+
+    func enqueue(_ samples: UnsafeBufferPointer<Float>) {
+        guard let p = current else { return }
+        do { try p.enqueue(samples) } catch {
+            // Report a dead device once; the conversation goes on (the text is still shown).
+            let first = lock.withLock { () -> Bool in defer { failed = true }; return !failed }
+            if first { onError("\(error)") }
+        }
+    }
+
+    func stop() { current?.stop() }
+    var samplesPlayed: Int { current?.counters.samplesHanded ?? lock.withLock { playedAtRelease } }
+
+    /// Stops playback and closes the device (once nothing else is using it).
+    func release() {
+        let p = lock.withLock { () -> ALSAPlayer? in
+            defer { player = nil }
+            playedAtRelease = player?.counters.samplesHanded ?? playedAtRelease
+            return player
+        }
+        p?.stop()
+        p?.close()
+    }
 }
