@@ -70,6 +70,7 @@ struct Talk: ParsableCommand {
             terminal: terminal, controls: session.controls, hasMicrophone: mic != nil, initialMode: mode.screenMode,
             headerDetails: "\(asr) · \(llm) · \(voice) · \(micName) · \(speakerName)")
         frontEnd.model.activity = .loading
+        if mic == nil { frontEnd.model.meterLabel = "" }
         for (who, text) in notes { frontEnd.model.add(who, text) }
         if let first = notes.first { frontEnd.notice(first.1, error: true) }
         session.frontEnd = frontEnd

@@ -31,7 +31,7 @@ public struct ScreenModel: Sendable {
     /// Timings of the turn in progress, shown as they arrive.
     public var pendingTimings = TurnTimings()
     public var inputLevelDB: Float = -90
-    /// What the level meter measures ("mic", or "out" while playing files).
+    /// What the level meter measures ("mic", or "out" while playing files); empty: no meter (no microphone).
     public var meterLabel = "mic"
     /// Shown after the state ("playing intro.wav 0:01.2 / 0:03.0", "loading the voice").
     public var activityDetail: String?
@@ -131,7 +131,7 @@ public struct ScreenRenderer {
         let stateStyle: Terminal.Style = m.activity.isWorking ? .accent : (m.talking ? .error : .system)
         t.put(rows - 4, 0, state, stateStyle, bold: true)
         let meterWidth = min(30, cols / 3)
-        if meterWidth >= 8 {
+        if meterWidth >= 8 && !m.meterLabel.isEmpty {
             let col = cols - meterWidth - 6
             let filled = Int((Double(max(-60, min(0, m.inputLevelDB))) + 60) / 60 * Double(meterWidth))
             t.put(rows - 4, col, m.meterLabel + " ", .dim)

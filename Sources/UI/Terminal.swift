@@ -34,6 +34,7 @@ public final class Terminal: @unchecked Sendable {
     public init(color: Bool = true) throws {
         guard isatty(0) == 1, isatty(1) == 1 else { throw TerminalError.notATerminal }
         let noColor = ProcessInfo.processInfo.environment["NO_COLOR"].map { !$0.isEmpty } ?? false
+        tcgetattr(0, &Terminal.savedModes)
         setlocale(LC_ALL, "")
         if String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" { setlocale(LC_ALL, "C.UTF-8") }
         guard initscr() != nil else { throw TerminalError.cannotInitialize }
@@ -54,6 +55,7 @@ public final class Terminal: @unchecked Sendable {
         divertStandardError()
         Terminal.current = self
         atexit { Terminal.current?.restore() }
+        Terminal.installCrashRestore()
         if colors {
             init_pair(1, Int16(COLOR_CYAN), -1)    // you
             init_pair(2, Int16(COLOR_GREEN), -1)   // confab
@@ -76,6 +78,24 @@ public final class Terminal: @unchecked Sendable {
 
     deinit { restore() }
 
+    /// The terminal's modes before curses changed them, for the crash handler.
+    nonisolated(unsafe) private static var savedModes = termios()
+
+    /// A crash (a Swift trap is SIGILL or SIGTRAP; SIGSEGV, SIGBUS, SIGFPE, SIGABRT) must not leave the
+    /// terminal raw and on the alternate screen. The handler only makes async-signal-safe calls: the saved
+    /// modes back, the usual sequences for "leave the alternate screen, show the cursor, reset colours",
+    /// then the default action (the crash report and exit status stay as they were).
+    private static func installCrashRestore() {
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            tcsetattr(0, TCSANOW, &Terminal.savedModes)
+            let reset: StaticString = "\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l\r\n"
+            _ = write(1, reset.utf8Start, reset.utf8CodeUnitCount)
+            signal(sig, SIG_DFL)
+            raise(sig)
+        }
+        for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT] { signal(sig, handler) }
+    }
+
     /// Idempotent: ends curses mode and restores the terminal's modes.
     public func restore() {
         guard open else { return }
@@ -83,6 +103,7 @@ public final class Terminal: @unchecked Sendable {
         curs_set(1)
         endwin()
         fflush(nil)
+        for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT] { signal(sig, SIG_DFL) }
         if savedStandardError >= 0 {
             dup2(savedStandardError, 2)
             Glibc.close(savedStandardError)

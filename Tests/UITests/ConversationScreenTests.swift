@@ -44,3 +44,37 @@ final class ConversationScreenTests: XCTestCase {
         XCTAssertTrue(m.statusIsError)
     }
 }
+
+final class ScreenModelModeTests: XCTestCase {
+    /// Waiting for the user and working look different: only hands-free listens by itself.
+    func testRestingStateSaysWhoIsWaiting() {
+        var m = ScreenModel()
+        m.mode = .pushToTalk
+        m.apply(.state(.listening))
+        XCTAssertEqual(m.activity, .idle)
+        XCTAssertFalse(m.activity.isWorking)
+        m.apply(.state(.thinking))
+        XCTAssertTrue(m.activity.isWorking)
+        m.mode = .handsFree
+        m.apply(.state(.listening))
+        XCTAssertEqual(m.activity, .listening)
+        m.muted = true
+        m.apply(.state(.listening))
+        XCTAssertEqual(m.activity, .muted)
+        m.mode = .typed
+        m.apply(.state(.listening))
+        XCTAssertEqual(m.activity, .idle)
+    }
+
+    func testEveryModeHasItsKeyHelp() {
+        var m = ScreenModel()
+        for mode in ScreenModel.Mode.allCases {
+            m.mode = mode
+            XCTAssertFalse(m.helpLine.isEmpty, "\(mode)")
+        }
+        m.mode = .typed
+        XCTAssertTrue(m.helpLine.contains("Enter send"))
+        m.mode = .playback
+        XCTAssertTrue(m.helpLine.contains("q stop"))
+    }
+}
