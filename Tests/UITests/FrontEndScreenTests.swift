@@ -107,4 +107,26 @@ final class FrontEndScreenTests: XCTestCase {
         XCTAssertGreaterThan(played, 0.5)
         XCTAssertLessThan(played, 25, "playback stopped at SIGTERM")
     }
+
+    func testAMissingModelIsShownWithItsInstallCommandWithoutColoursUnderNO_COLOR() throws {
+        try pty.writeDevices(mic: nil, speaker: false)
+        let empty = pty.path("no-models")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        // Wide enough for the whole message on one line.
+        pty.start(["--device", "nosuchpcm"], env: ["CONFAB_MODELS": empty, "NO_COLOR": "1"], cols: 200)
+
+        let shown = pty.waitFor("the missing-model message") { $0.contains("confab models install tiny.en") }
+        XCTAssertTrue(shown.contains("no playback device"), "no sound card at all is said plainly: \(shown)")
+        XCTAssertTrue(shown.contains("replies are shown as text only"), shown)
+        // NO_COLOR: attributes (bold, reverse) but no foreground or background colours.
+        let styled = pty.tmux(["capture-pane", "-t", "t", "-p", "-e"])
+        XCTAssertNil(styled.range(of: "\u{1B}\\[([0-9;]*;)?[34][0-7]m", options: .regularExpression), "colours despite NO_COLOR")
+        XCTAssertNotNil(styled.range(of: "\u{1B}[7m"), "the header is still set apart (reverse video)")
+
+        pty.send("C-c")
+        XCTAssertEqual(pty.waitForExit(), "1")
+        pty.assertTerminalSane()
+        // After the screen closes the message stays in the terminal, on standard error.
+        XCTAssertTrue(pty.screen().contains("confab: speech recognition: model 'tiny.en' is not installed"), pty.screen())
+    }
 }
