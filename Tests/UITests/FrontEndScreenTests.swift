@@ -72,9 +72,30 @@ final class FrontEndScreenTests: XCTestCase {
         pty.resize(cols: 100, rows: 24)
         pty.waitFor("the full layout again") { $0.contains("PgUp/PgDn scroll · ^C quit") && $0.contains("you › Say hello") }
 
-        // History: ↑ brings the last line back into the editor.
+        // Save the transcript (into the working folder).
+        pty.send("C-s")
+        pty.waitFor("the saved notice") { $0.contains("saved ") }
+        let saved = try FileManager.default.contentsOfDirectory(atPath: pty.dir.path).filter { $0.hasPrefix("confab-") && $0.hasSuffix(".txt") }
+        XCTAssertEqual(saved.count, 1, "\(saved)")
+        let text = try String(contentsOfFile: pty.path(saved.first ?? "-"), encoding: .utf8)
+        XCTAssertTrue(text.contains("you: Say hello in one short sentence.\nconfab: "), text)
+
+        // The line editor: ↑ recalls the last line, UTF-8 and wide characters are edited as whole characters.
+        func editorLine(_ s: String) -> String? {
+            s.split(separator: "\n").first { $0.hasPrefix("› ") }.map { String($0).trimmingCharacters(in: .whitespaces) }
+        }
         pty.send("Up")
-        pty.waitFor("the recalled line") { $0.split(separator: "\n").contains { $0.hasPrefix("› Say hello in one short sentence.") } }
+        pty.waitFor("the recalled line") { editorLine($0) == "› Say hello in one short sentence." }
+        pty.type("ü日")
+        pty.waitFor("the wide character") { editorLine($0) == "› Say hello in one short sentence.ü日" }
+        pty.send("BSpace")
+        pty.send("BSpace")
+        pty.waitFor("two characters rubbed out") { editorLine($0) == "› Say hello in one short sentence." }
+
+        // Clear the conversation.
+        pty.send("C-l")
+        let cleared = pty.waitFor("the cleared conversation") { $0.contains("conversation cleared") }
+        XCTAssertFalse(cleared.contains("you › Say hello"), cleared)
 
         pty.send("C-c")
         XCTAssertEqual(pty.waitForExit(), "0")
