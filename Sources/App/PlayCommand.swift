@@ -7,7 +7,7 @@ struct Play: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "play",
         abstract: "Play audio files through ALSA with elapsed time and a level meter.",
-        discussion: "Reads anything libsndfile reads (WAV, FLAC, OGG, …) at any rate and channel count; `-` reads a WAV from standard input. Ctrl-C stops at once.")
+        discussion: "Reads anything libsndfile reads (WAV, FLAC, OGG, …) at any rate and channel count; `-` reads a WAV from standard input. In a terminal the progress shows on a playback screen (q, Esc or Ctrl-C stop); otherwise on one status line (Ctrl-C stops at once).")
 
     @Argument(help: "Audio files to play in order (`-` reads a WAV from standard input).")
     var files: [String]

@@ -15,9 +15,10 @@ struct Talk: ParsableCommand {
         commandName: "talk",
         abstract: "Talk with Confab in the terminal front end (what `confab` with no arguments opens).",
         discussion: """
-        Keys: Tab cycles hands-free → push-to-talk → typed input. Push-to-talk: Space opens and closes the
-        microphone. m mutes the microphone, x (or Esc) stops the reply, c clears the conversation, s saves
-        the transcript, PgUp/PgDn scroll, q (Ctrl-C in typed mode) quits. Typed input: Enter sends, ↑/↓ history.
+        Keys: Tab cycles hands-free → push-to-talk → typed input. Space opens and closes the microphone (push-to-talk); m mutes it; x or Esc stops the reply; c clears the conversation and s saves the transcript (Ctrl-L and Ctrl-S while typing); PgUp/PgDn scroll; q or Ctrl-C quits (Ctrl-C while typing). In typed input Enter sends and ↑/↓ recall earlier lines.
+
+        Without a microphone the screen still opens, with typed input; without a playback device the replies are shown as text (--output FILE.wav keeps them as audio).
+
         Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium  --hangover 0.5  --mode hands-free
         """
     )

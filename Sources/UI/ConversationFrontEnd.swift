@@ -120,7 +120,7 @@ public final class ConversationFrontEnd: @unchecked Sendable {
             case .up: model.input.historyUp()
             case .down: model.input.historyDown()
             case .enter:
-                if let line = model.input.submit() { model.status = nil; controls.submit(line) }
+                if let line = model.input.submit() { model.status = nil; model.typedTurn = true; controls.submit(line) }
             default: break
             }
             return true

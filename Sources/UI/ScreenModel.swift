@@ -30,6 +30,8 @@ public struct ScreenModel: Sendable {
     public var partialTranscript: String?
     /// Timings of the turn in progress, shown as they arrive.
     public var pendingTimings = TurnTimings()
+    /// The turn in progress was typed (set when a line is sent): no speech → transcript stage.
+    public var typedTurn = false
     public var inputLevelDB: Float = -90
     /// What the level meter measures ("mic", or "out" while playing files); empty: no meter (no microphone).
     public var meterLabel = "mic"

@@ -78,3 +78,22 @@ final class ScreenModelModeTests: XCTestCase {
         XCTAssertTrue(m.helpLine.contains("q stop"))
     }
 }
+
+final class TypedTurnLatencyTests: XCTestCase {
+    func testATypedTurnsLatencyRunsFromEnterWithoutASpeechStage() {
+        var m = ScreenModel()
+        m.mode = .typed
+        m.typedTurn = true
+        m.apply(.transcript("hello"))
+        m.apply(.timing(.transcript, 0))
+        m.apply(.timing(.firstToken, 0.5))
+        XCTAssertEqual(m.latency, "Enter → first token 0.50 s")
+        var record = TurnRecord(turn: 1, started: Date(), input: .typed, transcript: "hello", reply: "Hi.", spoken: "Hi.",
+                                interrupted: false, timings: TurnTimings(), error: nil)
+        record.timings.transcript = 0; record.timings.firstToken = 0.5; record.timings.firstAudio = 0.9
+        m.apply(.turnFinished(record))
+        XCTAssertEqual(m.latency, "Enter → first token 0.50 s · → first audio 0.90 s")
+        XCTAssertFalse(m.typedTurn)
+        XCTAssertEqual(m.activity, .idle)
+    }
+}

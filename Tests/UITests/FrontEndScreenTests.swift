@@ -61,7 +61,7 @@ final class FrontEndScreenTests: XCTestCase {
         pty.send("Enter")
         pty.waitFor("the typed turn") { $0.contains("you › Say hello in one short sentence.") }
         let done = pty.waitFor("the reply", timeout: 120, Self.turnDone)
-        XCTAssertTrue(done.contains("last turn: end of speech"), done)
+        XCTAssertTrue(done.contains("last turn: Enter → first token"), "a typed turn has no speech stage: \(done)")
 
         pty.resize(cols: 40, rows: 12)
         let small = pty.waitFor("the 40×12 layout") { s in
