@@ -282,13 +282,13 @@ final class TalkSession: @unchecked Sendable {
 /// silence, which its voice detector never takes for a turn; hands-free and an open push-to-talk hand it
 /// the microphone. The level meter is fed from the real signal, so it moves in every mode but mute.
 final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
-    private let source: DeviceCaptureSource
+    private let source: any CaptureFrameSource
     private let onLevel: @Sendable (Float) -> Void
     private let lock = NSLock()
     private var _handsFree = true, _pushToTalk = false, _muted = false
     private var sinceLevel = 0
 
-    init(_ source: DeviceCaptureSource, onLevel: @escaping @Sendable (Float) -> Void) {
+    init(_ source: any CaptureFrameSource, onLevel: @escaping @Sendable (Float) -> Void) {
         self.source = source; self.onLevel = onLevel
     }
 

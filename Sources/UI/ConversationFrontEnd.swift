@@ -138,6 +138,7 @@ public final class ConversationFrontEnd: @unchecked Sendable {
             muted.toggle()
             model.muted = muted
             controls.setMuted(muted)
+            terminal.bell()
             model.activity = muted ? .muted : (model.mode == .handsFree ? .listening : .idle)
             notice(muted ? "microphone muted" : "microphone open")
         case .char("x"): controls.interrupt()
