@@ -29,6 +29,10 @@ struct Play: ParsableCommand {
     }
 
     func run() throws {
+        // In a terminal the progress is shown on the front end's playback screen (standard input is the
+        // keyboard then, so `-` rules it out); its terminal session handles the signals.
+        let onScreen = isatty(0) == 1 && isatty(1) == 1 && !files.contains("-")
+        if !onScreen { Interrupts.install() }
         do {
             guard files.filter({ $0 == "-" }).count <= 1 else { throw ValidationError("standard input (`-`) can be played only once") }
             // Read every file and open the device first, so a bad file or device is reported before any sound
@@ -37,13 +41,10 @@ struct Play: ParsableCommand {
             let player = try ALSAPlayer(device: audio.playbackName, sampleRate: clips[0].info.sampleRate,
                                         channels: min(2, clips[0].info.channels), options: audio.alsa)
             defer { player.close() }
-            // In a terminal the progress is shown on the front end's playback screen (standard input is
-            // the keyboard then, so `-` rules it out).
-            if isatty(0) == 1, isatty(1) == 1, !files.contains("-") {
+            if onScreen {
                 if try playOnScreen(clips, player) == false { throw ExitCode(130) }
                 return
             }
-            Interrupts.install()
             let status = StatusLine()
             defer { status.finish() }
             let progress = Progress(
