@@ -86,7 +86,6 @@ struct Talk: ParsableCommand {
         frontEnd.run()                      // returns with the terminal restored
         session.shutDown()
         speaker?.release()
-        if let log = terminal.standardErrorLog { printErr("confab: messages from libraries during the session are in \(log)") }
         if let problem = session.loadFailure { throw fail(TalkError(problem)) }
     }
 }

@@ -189,4 +189,21 @@ final class FrontEndScreenTests: XCTestCase {
         // After the screen closes the message stays in the terminal, on standard error.
         XCTAssertTrue(pty.screen().contains("confab: speech recognition: model 'tiny.en' is not installed"), pty.screen())
     }
+
+    /// A crash (here a SIGSEGV from outside) still gives the terminal back; the crash itself is kept (exit 139).
+    func testACrashStillRestoresTheTerminal() throws {
+        try pty.writeDevices(mic: nil, speaker: false)
+        let empty = pty.path("no-models")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        // Without the Swift runtime's backtracer (it would take its time over a report of every thread).
+        pty.start(["--device", "nosuchpcm"], env: ["CONFAB_MODELS": empty, "SWIFT_BACKTRACE": "enable=no"])
+        pty.waitFor("the screen") { $0.contains("no microphone") }
+        let shell = pty.tmux(["list-panes", "-t", "t", "-F", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let pid = Int32(pty.run("pgrep -P \(shell)").trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            return XCTFail("no confab under the pane's shell")
+        }
+        XCTAssertEqual(kill(pid, SIGSEGV), 0)
+        XCTAssertEqual(pty.waitForExit(), "139")
+        pty.assertTerminalSane()
+    }
 }
