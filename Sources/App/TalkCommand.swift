@@ -55,10 +55,10 @@ struct Talk: ParsableCommand {
             notes.append((.error, "no microphone: \(error)"))
             notes.append((.system, "typed input only: type a line and press Enter"))
         }
-        var speaker: SpeakerSink?
+        var speaker: ALSAPlayer?
         if output == nil {
             // One rate both ways, so the echo canceller sees the reply exactly as it was played.
-            do { speaker = SpeakerSink(try ALSAPlayer(device: audio.playbackName, sampleRate: mic?.sampleRate ?? 22050, options: audio.alsa)) } catch {
+            do { speaker = try ALSAPlayer(device: audio.playbackName, sampleRate: mic?.sampleRate ?? 22050, options: audio.alsa) } catch {
                 notes.append((.error, "no playback device: \(error)"))
                 notes.append((.system, "replies are shown as text only (pass --output FILE.wav to keep them as audio)"))
             }
@@ -85,7 +85,7 @@ struct Talk: ParsableCommand {
 
         frontEnd.run()                      // returns with the terminal restored
         session.shutDown()
-        speaker?.release()
+        speaker?.close()
         if let problem = session.loadFailure { throw fail(TalkError(problem)) }
     }
 }
@@ -142,7 +142,7 @@ final class TalkSession: @unchecked Sendable {
     }
 
     /// On the loader thread: the three models, with their sizes and progress on screen, then the conversation.
-    func start(_ setup: TalkSetup, mic: ALSACapture?, speaker: SpeakerSink?) {
+    func start(_ setup: TalkSetup, mic: ALSACapture?, speaker: ALSAPlayer?) {
         guard let frontEnd else { return }
         let t0 = Date()
         do {
@@ -165,8 +165,7 @@ final class TalkSession: @unchecked Sendable {
             let report: @Sendable (String) -> Void = { [weak frontEnd] m in frontEnd?.post(.error(m)) }
             let playback: any PlaybackSink
             if let speaker {
-                speaker.onError = report
-                playback = speaker
+                playback = DevicePlaybackSink(speaker, onError: report)
             } else {
                 let sink = try FilePlaybackSink(path: setup.output, sampleRate: synthesizer.sampleRate)
                 lock.withLock { fileSink = sink }
@@ -312,47 +311,4 @@ final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
     }
 
     func close() { source.close() }
-}
-
-/// The speaker as the conversation's `PlaybackSink` (as `DevicePlaybackSink`), owning the one reference
-/// to the ALSA player so that `release()` really closes the device: ALSAPlayer's `close()` stops its
-/// thread but the PCM is closed only when the player is freed, and the conversation is never freed
-/// before exit. (ALSA's file plugin, for one, completes its WAV header only when the PCM closes.)
-final class SpeakerSink: PlaybackSink, @unchecked Sendable {
-    let sampleRate: Int
-    let device: String
-    private let lock = NSLock()
-    private var player: ALSAPlayer?
-    private var playedAtRelease = 0
-    private var failed = false
-    var onError: @Sendable (String) -> Void = { _ in }
-
-    init(_ player: ALSAPlayer) {
-        self.player = player; sampleRate = player.sampleRate; device = player.device
-    }
-
-    private var current: ALSAPlayer? { lock.withLock { player } }
-
-    func enqueue(_ samples: UnsafeBufferPointer<Float>) {
-        guard let p = current else { return }
-        do { try p.enqueue(samples) } catch {
-            // Report a dead device once; the conversation goes on (the text is still shown).
-            let first = lock.withLock { () -> Bool in defer { failed = true }; return !failed }
-            if first { onError("\(error)") }
-        }
-    }
-
-    func stop() { current?.stop() }
-    var samplesPlayed: Int { current?.counters.samplesHanded ?? lock.withLock { playedAtRelease } }
-
-    /// Stops playback and closes the device (once nothing else is using it).
-    func release() {
-        let p = lock.withLock { () -> ALSAPlayer? in
-            defer { player = nil }
-            playedAtRelease = player?.counters.samplesHanded ?? playedAtRelease
-            return player
-        }
-        p?.stop()
-        p?.close()
-    }
 }

@@ -14,11 +14,8 @@ final class FrontEndScreenTests: XCTestCase {
     }
     override func tearDown() { pty.close() }
 
-    /// Samples of `path` louder than -40 dBFS, in seconds at the file's rate (0 if it cannot be read).
-    func audibleSeconds(_ path: String) -> Double {
-        guard let x = try? AudioFile.readMono(path, sampleRate: 16000) else { return 0 }
-        return Double(x.filter { abs($0) > 0.01 }.count) / 16000
-    }
+    /// Seconds of 16 kHz audio louder than -40 dBFS.
+    func audibleSeconds(_ x: [Float]) -> Double { Double(x.filter { abs($0) > 0.01 }.count) / 16000 }
 
     /// The reply as the screen shows it: the text after "confab › " and its wrapped continuation lines.
     static func replyText(_ screen: String) -> String {
@@ -34,7 +31,7 @@ final class FrontEndScreenTests: XCTestCase {
 
     /// Whisper hears most of the reply's words in `path`: the audio holds that reply, not just any sound.
     func assertSpeaks(_ path: String, _ reply: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let audio = try AudioFile.readMono(path, sampleRate: 16000)
+        let audio = try AudioFile.readMono(path, sampleRate: 16000)   // --output is a WAV the program closes
         XCTAssertGreaterThan(audio.count, 4000, "reply audio too short", file: file, line: line)
         let heard = try WhisperTranscriber(directory: try ModelStore().resolve(nil, kind: .whisper)).transcribe(audio).text
         func words(_ s: String) -> Set<String> {
@@ -75,7 +72,7 @@ final class FrontEndScreenTests: XCTestCase {
         // (The typed test checks the words themselves through --output, which is not paced.)
         let words = Self.replyText(done).split(separator: " ").count
         XCTAssertGreaterThan(words, 0)
-        XCTAssertGreaterThan(audibleSeconds(pty.path("speaker.wav")), max(0.5, 0.1 * Double(words)),
+        XCTAssertGreaterThan(audibleSeconds(pty.played()), max(0.5, 0.1 * Double(words)),
                              "the playback device received the spoken reply")
     }
 
@@ -163,7 +160,7 @@ final class FrontEndScreenTests: XCTestCase {
         XCTAssertNotNil(status)
         XCTAssertNotEqual(status, "0", "a stopped playback is not a success")
         pty.assertTerminalSane()
-        let played = audibleSeconds(pty.path("speaker.wav"))
+        let played = audibleSeconds(pty.played())
         XCTAssertGreaterThan(played, 0.5)
         XCTAssertLessThan(played, 25, "playback stopped at SIGTERM")
     }

@@ -35,7 +35,7 @@ final class PseudoTerminal {
     func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
     /// A microphone device `mic` that reads `samples` (16 kHz mono; silence after them) and, if `speaker`,
-    /// a playback device `spk` that writes what is played to `speaker.wav`.
+    /// a playback device `spk` that writes what is played to `speaker.raw` (S16_LE, 16 kHz, mono: `played()`).
     func writeDevices(mic samples: [Float]?, speaker: Bool) throws {
         var conf = ""
         if let samples {
@@ -49,8 +49,11 @@ final class PseudoTerminal {
             """
         }
         if speaker {
+            // Raw, not WAV: the file plugin completes a WAV header only when the PCM is closed, which a
+            // process that exits (or is killed) with the device open never does.
             conf += """
-            pcm.spk { type file; slave.pcm "null"; file "\(path("speaker.wav"))"; format "wav" }
+            pcm.spk_raw { type file; slave.pcm "null"; file "\(path("speaker.raw"))"; format "raw" }
+            pcm.spk { type plug; slave { pcm "spk_raw"; format S16_LE; rate 16000; channels 1 } }
 
             """
         }
@@ -87,6 +90,12 @@ final class PseudoTerminal {
         let out = path("run-out")
         _ = system(command + " </dev/null >\(Self.quote(out)) 2>/dev/null")
         return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+    }
+
+    /// What the `spk` device played.
+    func played() -> [Float] {
+        guard let raw = try? Data(contentsOf: URL(fileURLWithPath: path("speaker.raw"))) else { return [] }
+        return raw.withUnsafeBytes { b in b.bindMemory(to: Int16.self).map { Float(Int16(littleEndian: $0)) / 32768 } }
     }
 
     func screen() -> String { tmux(["capture-pane", "-t", "t", "-p"]) }
