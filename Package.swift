@@ -70,7 +70,8 @@ let package = Package(
         .testTarget(name: "EngineCoreTests", dependencies: ["Engine"], swiftSettings: vectorFlags),
         .testTarget(name: "SpeechRecognitionTests", dependencies: ["Engine", "AudioIO", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         .testTarget(name: "LanguageModelTests", dependencies: ["Engine", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
-        .testTarget(name: "UITests", dependencies: ["UI"]),
+        // The front end's screens in a pseudo-terminal (tmux) drive the confab binary built next to the tests.
+        .testTarget(name: "UITests", dependencies: ["UI", "Engine", "AudioIO", "App"]),
         .testTarget(name: "ConversationTests", dependencies: ["Engine", "AudioIO"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         .testTarget(name: "SpeechSynthesisTests", dependencies: ["Engine", "AudioIO", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
     ]

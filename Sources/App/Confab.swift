@@ -32,10 +32,12 @@ struct Confab: AsyncParsableCommand {
         commandName: "confab",
         abstract: "A local voice assistant for the terminal: speech → transcript → reply → speech, all on this machine.",
         subcommands: [
-            Devices.self, Play.self, Record.self,
+            Talk.self, Devices.self, Play.self, Record.self,
             Converse.self, Transcribe.self, Dictate.self, Chat.self, Ask.self, Say.self,
             Models.self, Bench.self,
-        ]
+        ],
+        // `confab` alone opens the conversation front end: what a person sees every time.
+        defaultSubcommand: Talk.self
     )
 }
 

@@ -21,6 +21,7 @@ struct Dictate: ParsableCommand {
     @Option(help: "Stop after this many seconds.") var seconds: Double?
     @Option(help: "Seconds of silence that end an utterance (hands-free).") var hangover = 0.5
     @Option(help: "Threads for the matrix products.") var threads: Int?
+    @Flag(help: "No colours on the dictation screen (also when NO_COLOR is set).") var noColor = false
     @OptionGroup var audio: AudioDeviceOptions
 
     func run() throws {
@@ -37,7 +38,7 @@ struct Dictate: ParsableCommand {
             }
             if input == nil, isatty(0) == 1, isatty(1) == 1, output != "-" {
                 try DictationScreen(asr: asr, source: source, sink: sink, hangover: hangover, modelName: model,
-                                    device: audio.captureName, seconds: seconds).run()
+                                    device: audio.captureName, seconds: seconds).run(color: !noColor)
             } else {
                 try dictateHandsFree(asr: asr, source: source, sink: sink ?? DictationOutput.stdout, hangover: hangover, seconds: seconds)
             }
@@ -144,8 +145,8 @@ final class DictationScreen: @unchecked Sendable {
         model.headerDetails = "\(modelName) · mic \(device)" + (sink.map { " · → \($0.path)" } ?? "")
     }
 
-    func run() throws {
-        let terminal = try Terminal()
+    func run(color: Bool = true) throws {
+        let terminal = try Terminal(color: color)
         defer { terminal.restore() }
         let renderer = ScreenRenderer()
         let capture = Thread { [self] in captureLoop() }

@@ -26,9 +26,11 @@ public final class ConversationFrontEnd: @unchecked Sendable {
     private let terminal: Terminal
     private let renderer = ScreenRenderer()
     private let controls: Controls
-    private let hasMicrophone: Bool
+    private var hasMicrophone: Bool
     private let lock = NSLock()
     private var pending: [ConversationEvent] = []
+    private var updates: [@Sendable (inout ScreenModel) -> Void] = []
+    private var microphoneLost = false
     private var finished = false
     private var muted = false
     private let saveDirectory: URL
@@ -41,13 +43,26 @@ public final class ConversationFrontEnd: @unchecked Sendable {
         self.saveDirectory = saveDirectory
         model.mode = hasMicrophone ? initialMode : .typed
         model.headerDetails = headerDetails
-        model.activity = model.mode == .typed ? .idle : .listening
+        model.activity = model.mode == .handsFree ? .listening : .idle
     }
 
     /// Feeds engine events to the screen (call from any thread; typically a task over `Conversation.events`).
     public func post(_ event: ConversationEvent) { lock.withLock { pending.append(event) } }
     /// The event stream ended (the conversation stopped).
     public func postFinished() { lock.withLock { finished = true } }
+
+    /// Changes what the screen shows from any thread (model loading progress, readiness); applied in order
+    /// with the events, on the screen's thread.
+    public func post(update: @escaping @Sendable (inout ScreenModel) -> Void) { lock.withLock { updates.append(update) } }
+
+    /// The microphone turned out to be unusable after the screen opened: typed input from now on.
+    public func postMicrophoneLost(_ reason: String) {
+        post(update: { m in
+            m.add(.error, reason)
+            if m.mode != .typed { m.mode = .typed; m.activity = .idle }
+        })
+        lock.withLock { microphoneLost = true }
+    }
 
     public func notice(_ text: String, error: Bool = false) {
         model.status = text; model.statusIsError = error
@@ -60,7 +75,15 @@ public final class ConversationFrontEnd: @unchecked Sendable {
         var dirty = true
         var lastTick = Date()
         while !terminal.terminationRequested {
-            let events = lock.withLock { () -> [ConversationEvent] in let e = pending; pending.removeAll(); return e }
+            let (events, changes, lost) = lock.withLock { () -> ([ConversationEvent], [@Sendable (inout ScreenModel) -> Void], Bool) in
+                defer { pending.removeAll(); updates.removeAll() }
+                return (pending, updates, microphoneLost)
+            }
+            if lost && hasMicrophone {
+                hasMicrophone = false
+                if model.talking { model.talking = false }
+            }
+            for change in changes { change(&model); dirty = true }
             for e in events { model.apply(e); dirty = true }
             if Date().timeIntervalSince(lastTick) > 0.1 { model.tick += 1; lastTick = Date(); if model.activity.isWorking { dirty = true } }
             if dirty { renderer.draw(model, on: terminal); dirty = false }
@@ -97,7 +120,7 @@ public final class ConversationFrontEnd: @unchecked Sendable {
             case .up: model.input.historyUp()
             case .down: model.input.historyDown()
             case .enter:
-                if let line = model.input.submit() { model.status = nil; controls.submit(line) }
+                if let line = model.input.submit() { model.status = nil; model.typedTurn = true; controls.submit(line) }
             default: break
             }
             return true
@@ -108,10 +131,15 @@ public final class ConversationFrontEnd: @unchecked Sendable {
             guard !muted else { notice("the microphone is muted: press m to open it"); return true }
             model.talking.toggle()
             controls.togglePushToTalk()
+            // The cue people expect when the microphone opens and closes: the bell, and the state line.
+            terminal.bell()
+            notice(model.talking ? "microphone open: speak, then press Space" : "microphone closed")
         case .char("m"):
             muted.toggle()
+            model.muted = muted
             controls.setMuted(muted)
-            model.activity = muted ? .muted : .listening
+            terminal.bell()
+            model.activity = muted ? .muted : (model.mode == .handsFree ? .listening : .idle)
             notice(muted ? "microphone muted" : "microphone open")
         case .char("x"): controls.interrupt()
         case .char("c"): clearConversation()
@@ -130,7 +158,7 @@ public final class ConversationFrontEnd: @unchecked Sendable {
         if model.talking { controls.togglePushToTalk(); model.talking = false }
         model.mode = order[(i + 1) % order.count]
         controls.setHandsFree(model.mode == .handsFree)
-        model.activity = model.mode == .typed ? .idle : (muted ? .muted : .listening)
+        model.activity = muted && model.mode != .typed ? .muted : (model.mode == .handsFree ? .listening : .idle)
         notice("mode: \(model.mode.rawValue)")
     }
 

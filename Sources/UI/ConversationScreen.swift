@@ -7,7 +7,7 @@ extension ScreenModel {
         switch event {
         case .state(let s):
             switch s {
-            case .listening: activity = mode == .typed ? .idle : .listening
+            case .listening: activity = restingActivity
             case .hearingYou: activity = .hearingYou
             case .transcribing: activity = .transcribing
             case .thinking: activity = .thinking
@@ -29,31 +29,42 @@ extension ScreenModel {
             inputLevelDB = db
         case .timing(let stage, let seconds):
             switch stage {
-            case .transcript: pendingTimings.transcript = seconds
+            case .transcript: pendingTimings.transcript = typedTurn ? nil : seconds
             case .firstToken: pendingTimings.firstToken = seconds
             case .firstAudio: pendingTimings.firstAudio = seconds
             }
-            latency = ScreenModel.describe(pendingTimings)
+            latency = ScreenModel.describe(pendingTimings, typed: typedTurn)
         case .interrupted:
             status = "reply interrupted"; statusIsError = false
         case .turnFinished(let record):
             let text = record.interrupted ? record.spoken + " …" : record.reply
             if !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { add(.confab, text) }
             streamingReply = nil
-            latency = ScreenModel.describe(record.timings)
+            var timings = record.timings
+            if record.input == .typed { timings.transcript = nil }
+            latency = ScreenModel.describe(timings, typed: record.input == .typed)
+            typedTurn = false
             if let e = record.error { add(.error, e) }
-            activity = mode == .typed ? .idle : .listening
+            activity = restingActivity
         case .error(let message):
             status = message; statusIsError = true
         }
     }
 
+    /// What the state line shows when nothing is in progress: only hands-free is listening by itself;
+    /// push-to-talk and typed input wait for the user.
+    public var restingActivity: Activity {
+        if muted && mode != .typed { return .muted }
+        return mode == .handsFree ? .listening : .idle
+    }
+
     /// "speech→text 0.21 s · →first token 0.38 s · →first audio 0.62 s"
-    public static func describe(_ t: TurnTimings) -> String {
+    /// A typed line has no speech to recognize: its latency runs from Enter.
+    public static func describe(_ t: TurnTimings, typed: Bool = false) -> String {
         var parts: [String] = []
         if let v = t.transcript { parts.append(String(format: "→ transcript %.2f s", v)) }
         if let v = t.firstToken { parts.append(String(format: "→ first token %.2f s", v)) }
         if let v = t.firstAudio { parts.append(String(format: "→ first audio %.2f s", v)) }
-        return parts.isEmpty ? "" : "end of speech " + parts.joined(separator: " · ")
+        return parts.isEmpty ? "" : (typed ? "Enter " : "end of speech ") + parts.joined(separator: " · ")
     }
 }

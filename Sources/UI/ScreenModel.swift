@@ -9,7 +9,10 @@ public struct ScreenModel: Sendable {
         public var text: String
         public init(_ speaker: Speaker, _ text: String) { self.speaker = speaker; self.text = text }
     }
-    public enum Mode: String, Sendable, CaseIterable { case handsFree = "hands-free", pushToTalk = "push-to-talk", typed = "typed" }
+    public enum Mode: String, Sendable, CaseIterable {
+        case handsFree = "hands-free", pushToTalk = "push-to-talk", typed = "typed"
+        case dictation = "dictation", playback = "playback"
+    }
     public enum Activity: String, Sendable {
         case loading = "loading", listening = "listening", hearingYou = "hearing you", transcribing = "transcribing"
         case thinking = "thinking", speaking = "speaking", idle = "waiting for you", playing = "playing", muted = "microphone muted"
@@ -27,8 +30,17 @@ public struct ScreenModel: Sendable {
     public var partialTranscript: String?
     /// Timings of the turn in progress, shown as they arrive.
     public var pendingTimings = TurnTimings()
+    /// The turn in progress was typed (set when a line is sent): no speech → transcript stage.
+    public var typedTurn = false
     public var inputLevelDB: Float = -90
+    /// What the level meter measures ("mic", or "out" while playing files); empty: no meter (no microphone).
+    public var meterLabel = "mic"
+    /// Shown after the state ("playing intro.wav 0:01.2 / 0:03.0", "loading the voice").
+    public var activityDetail: String?
+    /// Progress of the work in hand (0…1), drawn as a bar on the latency row while set.
+    public var progress: Double?
     public var talking = false             // push-to-talk open
+    public var muted = false               // the microphone is muted
     public var latency: String?
     public var status: String?             // last error or notice, one line
     public var statusIsError = false
@@ -52,6 +64,8 @@ public struct ScreenModel: Sendable {
         case .typed: return "Enter send · Tab mode · ^L clear · ^S save · ^X stop reply · PgUp/PgDn scroll · ^C quit"
         case .pushToTalk: return "Space talk/stop · Tab mode · m mute · x stop reply · c clear · s save · PgUp/PgDn · q quit"
         case .handsFree: return "just talk · Tab mode · m mute · x stop reply · c clear · s save · PgUp/PgDn · q quit"
+        case .dictation: return "Space start/stop recording · PgUp/PgDn scroll · q quit"
+        case .playback: return "q stop · PgUp/PgDn scroll"
         }
     }
 
@@ -114,20 +128,28 @@ public struct ScreenRenderer {
 
         // State and meter.
         let spin = m.activity.isWorking ? String(ScreenModel.spinner[m.tick % ScreenModel.spinner.count]) : (m.talking ? "●" : "○")
-        let state = "\(spin) \(m.talking ? "talking — press Space to stop" : m.activity.rawValue)"
+        var state = "\(spin) \(m.talking ? "talking — press Space to stop" : m.activity.rawValue)"
+        if let d = m.activityDetail, !m.talking { state += " · " + d }
         let stateStyle: Terminal.Style = m.activity.isWorking ? .accent : (m.talking ? .error : .system)
         t.put(rows - 4, 0, state, stateStyle, bold: true)
         let meterWidth = min(30, cols / 3)
-        if meterWidth >= 8 {
+        if meterWidth >= 8 && !m.meterLabel.isEmpty {
             let col = cols - meterWidth - 6
             let filled = Int((Double(max(-60, min(0, m.inputLevelDB))) + 60) / 60 * Double(meterWidth))
-            t.put(rows - 4, col, "mic ", .dim)
+            t.put(rows - 4, col, m.meterLabel + " ", .dim)
             for i in 0..<meterWidth {
                 let style: Terminal.Style = i < meterWidth * 6 / 10 ? .meterLow : i < meterWidth * 85 / 100 ? .meterMid : .meterHigh
                 t.put(rows - 4, col + 4 + i, i < filled ? "▮" : "·", i < filled ? style : .dim)
             }
         }
-        if let l = m.latency { t.put(rows - 3, 0, "last turn: \(l)", .dim) }
+        if let p = m.progress {
+            let width = max(4, min(40, cols / 2 - 8))
+            let filled = Int((max(0, min(1, p)) * Double(width)).rounded())
+            t.put(rows - 3, 0, String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+                  + String(format: " %3.0f%%", p * 100), .accent)
+        } else if let l = m.latency {
+            t.put(rows - 3, 0, "last turn: \(l)", .dim)
+        }
 
         var cursor: (Int, Int)? = nil
         if m.mode == .typed {

@@ -1,5 +1,8 @@
 import CNCurses
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The ncurses session. While it is open nothing else may write to the screen; `restore()` (called
 /// on quit, on SIGTERM/SIGHUP, on every error path and at exit) gives the terminal back as it was:
@@ -20,6 +23,10 @@ public final class Terminal: @unchecked Sendable {
     private var open = false
     nonisolated(unsafe) private static var current: Terminal?
     private var signalSources: [DispatchSourceSignal] = []
+    /// Standard error as it was before the screen opened (see `divertStandardError`).
+    private var savedStandardError: Int32 = -1
+    /// Where library chatter on standard error goes while the screen is open (replayed on `restore()`).
+    private var standardErrorLog: String?
     /// Set when SIGTERM/SIGHUP/SIGINT arrives; the UI loop checks it between keys.
     public private(set) var terminationRequested = false
 
@@ -27,6 +34,7 @@ public final class Terminal: @unchecked Sendable {
     public init(color: Bool = true) throws {
         guard isatty(0) == 1, isatty(1) == 1 else { throw TerminalError.notATerminal }
         let noColor = ProcessInfo.processInfo.environment["NO_COLOR"].map { !$0.isEmpty } ?? false
+        tcgetattr(0, &Terminal.savedModes)
         setlocale(LC_ALL, "")
         if String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" { setlocale(LC_ALL, "C.UTF-8") }
         guard initscr() != nil else { throw TerminalError.cannotInitialize }
@@ -44,8 +52,10 @@ public final class Terminal: @unchecked Sendable {
             useColor = confab_colors() >= 8
         }
         colors = useColor
+        divertStandardError()
         Terminal.current = self
         atexit { Terminal.current?.restore() }
+        Terminal.installCrashRestore()
         if colors {
             init_pair(1, Int16(COLOR_CYAN), -1)    // you
             init_pair(2, Int16(COLOR_GREEN), -1)   // confab
@@ -68,6 +78,51 @@ public final class Terminal: @unchecked Sendable {
 
     deinit { restore() }
 
+    /// The terminal's modes before curses changed them, for the crash handler.
+    nonisolated(unsafe) private static var savedModes = termios()
+    /// The real standard error and the diverted log, for the crash handler (which cannot touch Swift objects).
+    nonisolated(unsafe) private static var crashStandardError: Int32 = -1
+    nonisolated(unsafe) private static var crashLogPath: UnsafeMutablePointer<CChar>?
+
+    /// A crash (a Swift trap is SIGILL or SIGTRAP; SIGSEGV, SIGBUS, SIGFPE, SIGABRT) must not leave the
+    /// terminal raw and on the alternate screen. The handler only makes async-signal-safe calls: the saved
+    /// modes back, the usual sequences for "leave the alternate screen, show the cursor, reset colours",
+    /// then the handler that was there before (the crash report and exit status stay as they were).
+    private static func installCrashRestore() {
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            tcsetattr(0, TCSANOW, &Terminal.savedModes)
+            let reset: StaticString = "\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l\r\n"
+            _ = write(1, reset.utf8Start, reset.utf8CodeUnitCount)
+            // The runtime's "Fatal error: …" went to the diverted log: put it on the real standard error.
+            if Terminal.crashStandardError >= 0, let path = Terminal.crashLogPath {
+                dup2(Terminal.crashStandardError, 2)
+                let fd = Glibc.open(path, O_RDONLY)
+                if fd >= 0 {
+                    var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+                    withUnsafeMutableBytes(of: &buffer) { b in
+                        while true {
+                            let n = read(fd, b.baseAddress, b.count)
+                            if n <= 0 { break }
+                            _ = write(2, b.baseAddress, n)
+                        }
+                    }
+                    Glibc.close(fd)
+                    unlink(path)
+                }
+            }
+            // Then whatever handled the signal before (the Swift runtime's backtracer, or the default action).
+            sigaction(sig, &Terminal.previousCrashActions[Int(sig)], nil)
+            raise(sig)
+        }
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = handler
+        sigemptyset(&action.sa_mask)
+        for sig in crashSignals { sigaction(sig, &action, &previousCrashActions[Int(sig)]) }
+    }
+
+    private static let crashSignals = [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT]
+    nonisolated(unsafe) private static var previousCrashActions = UnsafeMutablePointer<sigaction>.allocate(capacity: 65)
+
     /// Idempotent: ends curses mode and restores the terminal's modes.
     public func restore() {
         guard open else { return }
@@ -75,7 +130,41 @@ public final class Terminal: @unchecked Sendable {
         curs_set(1)
         endwin()
         fflush(nil)
+        for sig in Terminal.crashSignals { sigaction(sig, &Terminal.previousCrashActions[Int(sig)], nil) }
+        Terminal.crashStandardError = -1
+        if savedStandardError >= 0 {
+            dup2(savedStandardError, 2)
+            Glibc.close(savedStandardError)
+            savedStandardError = -1
+            // What the libraries said while the screen was up is shown now, where it no longer breaks the screen.
+            if let log = standardErrorLog {
+                if let said = FileManager.default.contents(atPath: log), !said.isEmpty { FileHandle.standardError.write(said) }
+                unlink(log)
+                standardErrorLog = nil
+            }
+        }
     }
+
+    /// While ncurses owns the screen nothing else may write to it: whatever a library prints on standard
+    /// error (ALSA, espeak-ng, a runtime warning) goes to a log file instead and standard error comes
+    /// back on `restore()`, which then shows what was written. Curses itself draws through standard output.
+    private func divertStandardError() {
+        guard isatty(2) == 1 else { return }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("confab-\(getpid())-stderr.log").path
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        fflush(nil)
+        savedStandardError = dup(2)
+        dup2(fd, 2)
+        Glibc.close(fd)
+        standardErrorLog = path
+        Terminal.crashStandardError = savedStandardError
+        Terminal.crashLogPath = strdup(path)
+    }
+
+    /// The terminal's bell: the audible cue when the microphone opens or closes (a visual flash where
+    /// the terminal has no bell).
+    public func bell() { beep() }
 
     public var rows: Int { Int(getmaxy(confab_stdscr())) }
     public var cols: Int { Int(getmaxx(confab_stdscr())) }

@@ -44,3 +44,56 @@ final class ConversationScreenTests: XCTestCase {
         XCTAssertTrue(m.statusIsError)
     }
 }
+
+final class ScreenModelModeTests: XCTestCase {
+    /// Waiting for the user and working look different: only hands-free listens by itself.
+    func testRestingStateSaysWhoIsWaiting() {
+        var m = ScreenModel()
+        m.mode = .pushToTalk
+        m.apply(.state(.listening))
+        XCTAssertEqual(m.activity, .idle)
+        XCTAssertFalse(m.activity.isWorking)
+        m.apply(.state(.thinking))
+        XCTAssertTrue(m.activity.isWorking)
+        m.mode = .handsFree
+        m.apply(.state(.listening))
+        XCTAssertEqual(m.activity, .listening)
+        m.muted = true
+        m.apply(.state(.listening))
+        XCTAssertEqual(m.activity, .muted)
+        m.mode = .typed
+        m.apply(.state(.listening))
+        XCTAssertEqual(m.activity, .idle)
+    }
+
+    func testEveryModeHasItsKeyHelp() {
+        var m = ScreenModel()
+        for mode in ScreenModel.Mode.allCases {
+            m.mode = mode
+            XCTAssertFalse(m.helpLine.isEmpty, "\(mode)")
+        }
+        m.mode = .typed
+        XCTAssertTrue(m.helpLine.contains("Enter send"))
+        m.mode = .playback
+        XCTAssertTrue(m.helpLine.contains("q stop"))
+    }
+}
+
+final class TypedTurnLatencyTests: XCTestCase {
+    func testATypedTurnsLatencyRunsFromEnterWithoutASpeechStage() {
+        var m = ScreenModel()
+        m.mode = .typed
+        m.typedTurn = true
+        m.apply(.transcript("hello"))
+        m.apply(.timing(.transcript, 0))
+        m.apply(.timing(.firstToken, 0.5))
+        XCTAssertEqual(m.latency, "Enter → first token 0.50 s")
+        var record = TurnRecord(turn: 1, started: Date(), input: .typed, transcript: "hello", reply: "Hi.", spoken: "Hi.",
+                                interrupted: false, timings: TurnTimings(), error: nil)
+        record.timings.transcript = 0; record.timings.firstToken = 0.5; record.timings.firstAudio = 0.9
+        m.apply(.turnFinished(record))
+        XCTAssertEqual(m.latency, "Enter → first token 0.50 s · → first audio 0.90 s")
+        XCTAssertFalse(m.typedTurn)
+        XCTAssertEqual(m.activity, .idle)
+    }
+}

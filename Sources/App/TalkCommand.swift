@@ -1,0 +1,314 @@
+import ArgumentParser
+import AudioIO
+import Engine
+import Foundation
+import UI
+
+/// `confab` (no arguments) and `confab talk`: the conversation in the terminal front end.
+///
+/// The screen opens at once; the devices are probed, then the three models load on a background thread
+/// while the screen shows each one's size and progress. Without a microphone the UI still opens and
+/// offers typed input; without a playback device the replies are shown as text (and written to
+/// `--output` if given). A missing model is shown with the command that installs it.
+struct Talk: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "talk",
+        abstract: "Talk with Confab in the terminal front end (what `confab` with no arguments opens).",
+        discussion: """
+        Keys: Tab cycles hands-free → push-to-talk → typed input. Space opens and closes the microphone (push-to-talk); m mutes it; x or Esc stops the reply; c clears the conversation and s saves the transcript (Ctrl-L and Ctrl-S while typing); PgUp/PgDn scroll; q or Ctrl-C quits (Ctrl-C while typing). In typed input Enter sends and ↑/↓ recall earlier lines.
+
+        Without a microphone the screen still opens, with typed input; without a playback device the replies are shown as text (--output FILE.wav keeps them as audio).
+
+        Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium  --hangover 0.5  --mode hands-free
+        """
+    )
+
+    enum StartMode: String, ExpressibleByArgument, CaseIterable {
+        case handsFree = "hands-free", pushToTalk = "push-to-talk", typed
+        var screenMode: ScreenModel.Mode {
+            switch self { case .handsFree: .handsFree; case .pushToTalk: .pushToTalk; case .typed: .typed }
+        }
+    }
+
+    @Option(help: "Whisper model name or directory.") var asr = "tiny.en"
+    @Option(help: "Language model name or GGUF path.") var llm = "qwen2.5-coder-0.5b"
+    @Option(help: "Piper voice name or .onnx path.") var voice = "en_US-joe-medium"
+    @Option(help: "How you talk to start with: hands-free, push-to-talk or typed.") var mode: StartMode = .handsFree
+    @Option(help: "Write the spoken replies to this WAV instead of the playback device.") var output: String?
+    @Option(help: "Seconds of silence that end your turn.") var hangover = 0.5
+    @Flag(help: "Do not let your speech interrupt a reply (for setups without echo cancellation).") var noBargeIn = false
+    @Option(help: "Append each turn to this JSON Lines session log.") var sessionLog: String?
+    @Flag(help: "No colours (also when NO_COLOR is set).") var noColor = false
+    @Option(help: "Threads for the engine.") var threads: Int?
+    @OptionGroup var audio: AudioDeviceOptions
+
+    func run() throws {
+        EngineThreads.configure(threads)
+        let terminal: Terminal
+        do { terminal = try Terminal(color: !noColor) } catch { throw fail(error) }
+
+        // Devices first (fast, and the header should say what is there). Capture starts only once the
+        // models are loaded, so nothing said meanwhile is queued up as a stale turn.
+        var notes: [(ScreenModel.Speaker, String)] = []
+        var mic: ALSACapture?
+        do { mic = try ALSACapture(device: audio.captureName, sampleRate: 16000, options: audio.alsa) } catch {
+            notes.append((.error, "no microphone: \(error)"))
+            notes.append((.system, "typed input only: type a line and press Enter"))
+        }
+        var speaker: ALSAPlayer?
+        if output == nil {
+            // One rate both ways, so the echo canceller sees the reply exactly as it was played.
+            do { speaker = try ALSAPlayer(device: audio.playbackName, sampleRate: mic?.sampleRate ?? 22050, options: audio.alsa) } catch {
+                notes.append((.error, "no playback device: \(error)"))
+                notes.append((.system, "replies are shown as text only (pass --output FILE.wav to keep them as audio)"))
+            }
+        }
+        let micName = mic.map { "mic \($0.device)" } ?? "no mic"
+        let speakerName = output.map { "replies → \($0)" } ?? speaker.map { "speaker \($0.device)" } ?? "no speaker"
+
+        let session = TalkSession()
+        let frontEnd = ConversationFrontEnd(
+            terminal: terminal, controls: session.controls, hasMicrophone: mic != nil, initialMode: mode.screenMode,
+            headerDetails: "\(asr) · \(llm) · \(voice) · \(micName) · \(speakerName)")
+        frontEnd.model.activity = .loading
+        if mic == nil { frontEnd.model.meterLabel = "" }
+        for (who, text) in notes { frontEnd.model.add(who, text) }
+        if let first = notes.first { frontEnd.notice(first.1, error: true) }
+        session.frontEnd = frontEnd
+
+        let setup = TalkSetup(asr: asr, llm: llm, voice: voice, hangover: hangover, bargeIn: !noBargeIn,
+                              sessionLog: sessionLog, output: output, handsFree: mode == .handsFree)
+        let (micDevice, speakerDevice) = (mic, speaker)
+        let loader = Thread { session.start(setup, mic: micDevice, speaker: speakerDevice) }
+        loader.name = "confab-load"
+        loader.start()
+
+        frontEnd.run()                      // returns with the terminal restored
+        session.shutDown()
+        speaker?.close()
+        if let problem = session.loadFailure { throw fail(TalkError(problem)) }
+    }
+}
+
+struct TalkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// What the loader needs from the command line.
+struct TalkSetup: Sendable {
+    var asr, llm, voice: String
+    var hangover: Double
+    var bargeIn: Bool
+    var sessionLog: String?
+    var output: String?
+    var handsFree: Bool
+}
+
+/// The conversation behind the screen, which exists only once the models are loaded: the screen's
+/// controls reach it through here (typed lines sent before that wait and go out when it is ready).
+final class TalkSession: @unchecked Sendable {
+    private let lock = NSLock()
+    private var conversation: Conversation?
+    private var gate: MicrophoneGate?
+    private var fileSink: FilePlaybackSink?
+    private var waitingLines: [String] = []
+    private var pump: Task<Void, Never>?
+    private var _loadFailure: String?
+    var frontEnd: ConversationFrontEnd?
+
+    var loadFailure: String? { lock.withLock { _loadFailure } }
+
+    var controls: ConversationFrontEnd.Controls {
+        ConversationFrontEnd.Controls(
+            submit: { [self] line in
+                let c = lock.withLock { () -> Conversation? in
+                    if conversation == nil { waitingLines.append(line) }
+                    return conversation
+                }
+                if let c { c.submit(line) } else { frontEnd?.post(update: { $0.status = "still loading the models: the line goes out when they are ready"; $0.statusIsError = false }) }
+            },
+            togglePushToTalk: { [self] in
+                let (c, g) = lock.withLock { (conversation, gate) }
+                guard let c, let g else { frontEnd?.post(update: { $0.talking = false; $0.status = "still loading the models" }); return }
+                // Open the gate before recording starts and close it after recording ends, so no frame is lost.
+                if !g.pushToTalk { g.pushToTalk = true; c.togglePushToTalk() } else { c.togglePushToTalk(); g.pushToTalk = false }
+            },
+            interrupt: { [self] in lock.withLock { conversation }?.interrupt() },
+            clear: { [self] in lock.withLock { conversation }?.clearHistory() },
+            setMuted: { [self] m in lock.withLock { gate }?.muted = m },
+            setHandsFree: { [self] h in lock.withLock { gate }?.handsFree = h }
+        )
+    }
+
+    /// On the loader thread: the three models, with their sizes and progress on screen, then the conversation.
+    func start(_ setup: TalkSetup, mic: ALSACapture?, speaker: ALSAPlayer?) {
+        guard let frontEnd else { return }
+        let t0 = Date()
+        do {
+            let store = try ModelStore()
+            let transcriber = try load("speech recognition", setup.asr, .whisper, store, frontEnd, step: 0) {
+                try WhisperTranscriber(directory: try store.resolve(setup.asr, kind: .whisper))
+            }
+            let generator = try load("language model", setup.llm, .llm, store, frontEnd, step: 1) {
+                try LlamaGenerator(model: setup.llm)
+            }
+            let synthesizer = try load("voice", setup.voice, .voice, store, frontEnd, step: 2) {
+                try PiperSynthesizer(voice: setup.voice)
+            }
+
+            var config = ConversationConfiguration(transcriber: transcriber, generator: generator, synthesizer: synthesizer)
+            config.vad.hangover = setup.hangover
+            config.bargeIn = setup.bargeIn
+            config.sessionLogPath = setup.sessionLog
+
+            let report: @Sendable (String) -> Void = { [weak frontEnd] m in frontEnd?.post(.error(m)) }
+            let playback: any PlaybackSink
+            if let speaker {
+                playback = DevicePlaybackSink(speaker, onError: report)
+            } else {
+                let sink = try FilePlaybackSink(path: setup.output, sampleRate: synthesizer.sampleRate)
+                lock.withLock { fileSink = sink }
+                playback = sink
+            }
+            var gateOrNil: MicrophoneGate?
+            if let mic {
+                do {
+                    let g = MicrophoneGate(try DeviceCaptureSource(mic, onError: report),
+                                           onLevel: { [weak frontEnd] db in frontEnd?.post(.audioLevel(db)) })
+                    g.handsFree = setup.handsFree
+                    gateOrNil = g
+                } catch {
+                    frontEnd.postMicrophoneLost("the microphone did not start: \(error) (typed input only)")
+                }
+            }
+            let capture = gateOrNil
+            config.echoCancellation = capture != nil && speaker != nil && speaker?.sampleRate == mic?.sampleRate
+            let conversation = try Conversation(config, capture: capture, playback: playback)
+            let events = conversation.events
+            let pump = Task.detached { [weak frontEnd] in
+                // The gate reports the raw microphone level (it also moves while push-to-talk is closed).
+                for await e in events { if case .audioLevel = e { continue }; frontEnd?.post(e) }
+                frontEnd?.postFinished()
+            }
+            let lines = lock.withLock { () -> [String] in
+                self.conversation = conversation; gate = capture; self.pump = pump
+                defer { waitingLines.removeAll() }
+                return waitingLines
+            }
+            let seconds = Date().timeIntervalSince(t0)
+            frontEnd.post(update: { m in
+                // Keys pressed while loading (Tab, m) changed the screen's mode: the gate follows it.
+                capture?.handsFree = m.mode == .handsFree
+                capture?.muted = m.muted
+                m.progress = nil; m.activityDetail = nil
+                m.activity = m.restingActivity
+                m.add(.system, String(format: "ready in %.1f s — ", seconds) + TalkSession.hint(m.mode))
+                m.status = nil
+            })
+            conversation.start()
+            for l in lines { conversation.submit(l) }
+        } catch {
+            let message = "\(error)"
+            lock.withLock { _loadFailure = message }
+            frontEnd.post(update: { m in
+                m.progress = nil; m.activityDetail = nil; m.activity = .idle
+                m.add(.error, message)
+                m.add(.system, "press q (or Ctrl-C) to quit")
+                m.status = message; m.statusIsError = true
+            })
+        }
+    }
+
+    static func hint(_ mode: ScreenModel.Mode) -> String {
+        switch mode {
+        case .handsFree: return "just talk (Tab for push-to-talk or typed input)"
+        case .pushToTalk: return "press Space, speak, press Space again"
+        default: return "type a line and press Enter"
+        }
+    }
+
+    /// Loads one model with a line on screen: "language model qwen2.5-coder-0.5b (469 MB) … ready in 1.2 s".
+    private func load<T>(_ what: String, _ name: String, _ kind: ModelManifest.Kind, _ store: ModelStore,
+                         _ frontEnd: ConversationFrontEnd, step: Int, _ body: () throws -> T) throws -> T {
+        let size = Self.size(of: name, kind, store).map { " (\(formatBytes($0)))" } ?? ""
+        let line = "loading \(what) \(name)\(size) …"
+        frontEnd.post(update: { m in
+            m.add(.system, line)
+            m.activity = .loading; m.activityDetail = "\(what) \(step + 1)/3"; m.progress = Double(step) / 3
+        })
+        let t = Date()
+        let value: T
+        do { value = try body() } catch {
+            frontEnd.post(update: { m in if let i = m.entries.lastIndex(where: { $0.text == line }) { m.entries[i].text = line + " failed" } })
+            throw TalkError("\(what): \(error)")
+        }
+        let done = String(format: "%@ ready in %.1f s", line, Date().timeIntervalSince(t))
+        frontEnd.post(update: { m in
+            if let i = m.entries.lastIndex(where: { $0.text == line }) { m.entries[i].text = done }
+            m.progress = Double(step + 1) / 3
+        })
+        return value
+    }
+
+    /// Bytes on disk: the manifest's size for a store name, the file (or folder) size for a path.
+    static func size(of name: String, _ kind: ModelManifest.Kind, _ store: ModelStore) -> Int? {
+        if let e = store.manifest.entry(named: name), e.kind == kind { return e.totalSize }
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: name, isDirectory: &isDir) else { return nil }
+        if !isDir.boolValue { return (try? fm.attributesOfItem(atPath: name)[.size] as? Int) ?? nil }
+        let files = (try? fm.contentsOfDirectory(atPath: name)) ?? []
+        return files.reduce(0) { $0 + (((try? fm.attributesOfItem(atPath: name + "/" + $1)[.size] as? Int) ?? nil) ?? 0) }
+    }
+
+    /// After the screen closed: stop the conversation (cancels a reply, ends capture) and close the reply file.
+    func shutDown() {
+        let (c, sink, pump) = lock.withLock { (conversation, fileSink, self.pump) }
+        if let c {
+            let done = DispatchSemaphore(value: 0)
+            Task.detached { await c.stop(); await pump?.value; done.signal() }
+            // A reply being written finishes its current token; don't hang the terminal on a stuck device.
+            _ = done.wait(timeout: .now() + 5)
+        }
+        sink?.close()
+    }
+}
+
+/// The microphone as the conversation sees it. The engine's hands-free switch is fixed when it is
+/// built, so the screen's modes are made here: push-to-talk (closed) and mute hand the conversation
+/// silence, which its voice detector never takes for a turn; hands-free and an open push-to-talk hand it
+/// the microphone. The level meter is fed from the real signal, so it moves in every mode but mute.
+final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
+    private let source: any CaptureFrameSource
+    private let onLevel: @Sendable (Float) -> Void
+    private let lock = NSLock()
+    private var _handsFree = true, _pushToTalk = false, _muted = false
+    private var sinceLevel = 0
+
+    init(_ source: any CaptureFrameSource, onLevel: @escaping @Sendable (Float) -> Void) {
+        self.source = source; self.onLevel = onLevel
+    }
+
+    var handsFree: Bool { get { lock.withLock { _handsFree } } set { lock.withLock { _handsFree = newValue } } }
+    var pushToTalk: Bool { get { lock.withLock { _pushToTalk } } set { lock.withLock { _pushToTalk = newValue } } }
+    var muted: Bool { get { lock.withLock { _muted } } set { lock.withLock { _muted = newValue } } }
+
+    var sampleRate: Int { source.sampleRate }
+
+    func read(into buffer: UnsafeMutablePointer<Float>, count: Int) -> Int {
+        let n = source.read(into: buffer, count: count)
+        let (open, muted) = lock.withLock { (!_muted && (_handsFree || _pushToTalk), _muted) }
+        sinceLevel += n
+        if sinceLevel >= sampleRate / 10 {          // ten meter readings a second
+            sinceLevel = 0
+            var ss: Float = 0
+            for i in 0..<n { ss += buffer[i] * buffer[i] }
+            onLevel(muted ? -120 : 10 * log10f(max(ss / Float(max(n, 1)), 1e-12)))
+        }
+        if !open && n > 0 { buffer.update(repeating: 0, count: n) }
+        return n
+    }
+
+    func close() { source.close() }
+}
