@@ -45,6 +45,7 @@ struct Converse: AsyncParsableCommand {
             let capture: any CaptureFrameSource
             let playback: any PlaybackSink
             var fileSink: FilePlaybackSink?
+            var devices: (mic: ALSACapture, speaker: ALSAPlayer)?
             if let input {
                 capture = try FileCaptureSource(path: input, sampleRate: 16000)
                 let sink = try FilePlaybackSink(path: output, sampleRate: synthesizer.sampleRate)
@@ -56,6 +57,7 @@ struct Converse: AsyncParsableCommand {
                 let mic = try ALSACapture(device: audio.captureName, sampleRate: 16000, options: audio.alsa)
                 // One rate both ways, so the echo canceller sees the reply exactly as it was played.
                 let speaker = try ALSAPlayer(device: audio.playbackName, sampleRate: mic.sampleRate, options: audio.alsa)
+                devices = (mic, speaker)
                 capture = try DeviceCaptureSource(mic, onError: { printErr("confab: \($0)") })
                 playback = DevicePlaybackSink(speaker, onError: { printErr("confab: \($0)") })
                 config.echoCancellation = speaker.sampleRate == mic.sampleRate
@@ -74,6 +76,8 @@ struct Converse: AsyncParsableCommand {
             await conversation.stop()
             await printer.value
             fileSink?.close()
+            // Closed here, not at exit: a file-plugin speaker finishes its WAV header on close.
+            devices?.mic.close(); devices?.speaker.close()
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
 

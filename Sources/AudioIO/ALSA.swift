@@ -160,7 +160,14 @@ final class ALSAPCM: @unchecked Sendable {
         }
     }
 
-    deinit { snd_pcm_close(handle) }
+    private var isClosed = false
+    /// Closes the device (a file plugin finishes its file here). Only after the audio thread has stopped.
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        snd_pcm_close(handle)
+    }
+    deinit { close() }
 
     static func openError(_ err: Int32, name: String, direction: AudioDirection, config: ALSAConfig?) -> AudioDeviceError {
         switch -err {

@@ -85,6 +85,7 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
         quit.store(true, ordering: .releasing)
         if let t = thread { pthread_join(t, nil) }
         thread = nil
+        pcm.close()          // the thread is gone: nothing uses the handle any more
     }
 
     // MARK: Program side

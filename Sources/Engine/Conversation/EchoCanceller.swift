@@ -40,7 +40,7 @@ public final class EchoCanceller {
         speex_preprocess_ctl(preprocess, SPEEX_PREPROCESS_SET_DENOISE, &on)
         var off: Int32 = 0
         speex_preprocess_ctl(preprocess, SPEEX_PREPROCESS_SET_AGC, &off)
-        speex_preprocess_ctl(preprocess, SPEEX_PREPROCESS_SET_VAD, &off)
+        // (VAD is off by default; setting it at all makes speexdsp print a warning.)
         speex_preprocess_ctl(preprocess, SPEEX_PREPROCESS_SET_DEREVERB, &off)
         speex_preprocess_ctl(preprocess, SPEEX_PREPROCESS_SET_ECHO_STATE, UnsafeMutableRawPointer(echo))
         near16 = .allocate(capacity: frameSize); far16 = .allocate(capacity: frameSize); out16 = .allocate(capacity: frameSize)
