@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 mode=run; models=(); 
 for a in "$@"; do
   case "$a" in
-    --test) mode=test ;;
+    --test) mode=test; models=(--all) ;;   # the tests also use the multilingual Whisper base and SmolLM2
     --all-models) models=(--all) ;;
     *) echo "setup: unknown option $a" >&2; exit 2 ;;
   esac
