@@ -46,13 +46,18 @@ final class ConverseCommandTests: XCTestCase {
         // The reply audio holds the reply: Whisper hears most of its words.
         let reply = try AudioFile.readMono(output, sampleRate: 16000)
         XCTAssertGreaterThan(reply.count, 8000, "reply audio too short")
-        let heard = try WhisperTranscriber(directory: try ModelStore().resolve(nil, kind: .whisper)).transcribe(reply).text
+        try assertWhisperHears(turn.reply, in: reply)
+    }
+
+    /// Whisper (the default model) hears at least half the words of `text` in `audio` (16 kHz).
+    func assertWhisperHears(_ text: String, in audio: [Float], file: StaticString = #filePath, line: UInt = #line) throws {
+        let heard = try WhisperTranscriber(directory: try ModelStore().resolve(nil, kind: .whisper)).transcribe(audio).text
         func words(_ s: String) -> Set<String> {
             Set(s.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init))
         }
-        let said = words(turn.reply), back = words(heard)
+        let said = words(text), back = words(heard)
         let overlap = Double(said.intersection(back).count) / Double(max(said.count, 1))
-        XCTAssertGreaterThanOrEqual(overlap, 0.5, "reply \"\(turn.reply)\" came back as \"\(heard)\"")
+        XCTAssertGreaterThanOrEqual(overlap, 0.5, "reply \"\(text)\" came back as \"\(heard)\"", file: file, line: line)
     }
 
     /// The live conversation through real ALSA devices (the `file` plugin over `null`, paced to real time by
@@ -127,12 +132,6 @@ final class ConverseCommandTests: XCTestCase {
         let raw = try Data(contentsOf: speaker)
         let played = raw.withUnsafeBytes { b in b.bindMemory(to: Int16.self).map { Float(Int16(littleEndian: $0)) / 32768 } }
         XCTAssertGreaterThan(played.count, 16000, "reply audio too short")
-        let heard = try WhisperTranscriber(directory: try ModelStore().resolve(nil, kind: .whisper)).transcribe(played).text
-        func words(_ s: String) -> Set<String> {
-            Set(s.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init))
-        }
-        let said = words(turn.reply), back = words(heard)
-        let overlap = Double(said.intersection(back).count) / Double(max(said.count, 1))
-        XCTAssertGreaterThanOrEqual(overlap, 0.5, "reply \"\(turn.reply)\" came back as \"\(heard)\"")
+        try assertWhisperHears(turn.reply, in: played)
     }
 }
