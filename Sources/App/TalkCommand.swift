@@ -231,12 +231,14 @@ final class TalkSession: @unchecked Sendable {
             }
             let capture = gateOrNil
             // Dictation shares the recognizer just loaded (and the microphone, through the gate).
+            let written = dictationSink.map { "written to \($0.path)" }
             let writer = DictationWriter(
                 asr: transcriber, sink: dictationSink,
                 onText: { [weak frontEnd] text in
                     frontEnd?.post(update: { m in
                         m.add(.dictated, text)
                         if m.activity == .transcribing { m.activity = m.restingActivity }
+                        if !m.statusIsError { m.status = written }
                     })
                 },
                 onError: { [weak frontEnd] message in

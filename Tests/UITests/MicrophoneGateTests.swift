@@ -57,25 +57,33 @@ final class MicrophoneGateTests: XCTestCase {
 /// Dictation mode inside `confab talk`: while dictating, the gate records the microphone for writing down
 /// and hands the conversation silence, so dictated words never become a turn or enter its history.
 final class MicrophoneGateDictationTests: XCTestCase {
+    /// What the conversation reads from the gate for one frame.
+    func frame(_ gate: MicrophoneGate, samples: Int = 1600) -> [Float] {
+        var b = [Float](repeating: -1, count: samples)
+        let n = b.withUnsafeMutableBufferPointer { gate.read(into: $0.baseAddress!, count: samples) }
+        XCTAssertEqual(n, samples)
+        return b
+    }
+
     func testDictationRecordsTheMicrophoneAndTheConversationHearsSilence() {
         let gate = MicrophoneGate(MicrophoneGateTests.Tone(), onLevel: { _ in })
         gate.handsFree = true
-        XCTAssertEqual(MicrophoneGateTests().frame(gate).max(), 0.1, "hands-free before dictation")
+        XCTAssertEqual(frame(gate).max(), 0.1, "hands-free before dictation")
         gate.handsFree = false                                    // what the front end sets for dictation mode
         gate.startDictation()
-        XCTAssertEqual(MicrophoneGateTests().frame(gate).max(), 0, "the conversation hears silence while dictating")
+        XCTAssertEqual(frame(gate).max(), 0, "the conversation hears silence while dictating")
         gate.pushToTalk = true                                    // even a stray push-to-talk does not leak it
-        XCTAssertEqual(MicrophoneGateTests().frame(gate, samples: 800).max(), 0)
+        XCTAssertEqual(frame(gate, samples: 800).max(), 0)
         gate.pushToTalk = false
         let said = gate.stopDictation()
         XCTAssertEqual(said.count, 2400)
         XCTAssertEqual(said.max(), 0.1)
         XCTAssertEqual(said.min(), 0.1, "the recording is the real signal, not the silenced copy")
         XCTAssertEqual(gate.stopDictation(), [], "taken once")
-        XCTAssertEqual(MicrophoneGateTests().frame(gate).max(), 0, "closed: nothing recorded, push-to-talk closed")
+        XCTAssertEqual(frame(gate).max(), 0, "closed: nothing recorded, push-to-talk closed")
         XCTAssertEqual(gate.stopDictation(), [])
         gate.handsFree = true
-        XCTAssertEqual(MicrophoneGateTests().frame(gate).max(), 0.1, "back in hands-free the conversation hears the microphone")
+        XCTAssertEqual(frame(gate).max(), 0.1, "back in hands-free the conversation hears the microphone")
     }
 
     func testMutedDictationRecordsNothing() {
@@ -83,7 +91,7 @@ final class MicrophoneGateDictationTests: XCTestCase {
         gate.handsFree = false
         gate.muted = true
         gate.startDictation()
-        _ = MicrophoneGateTests().frame(gate)
+        _ = frame(gate)
         XCTAssertEqual(gate.stopDictation(), [])
     }
 }

@@ -23,16 +23,18 @@ final class TalkDictationTests: XCTestCase {
     }
 
     func testDictationModeWritesTheWordsOnScreenAndToTheFileWithoutAReply() throws {
-        // Capture starts when the models are ready: 4 s of silence before the phrase leave time to open the microphone.
-        try pty.writeDevices(mic: try spokenQuestion("what_time.wav", after: 4, trailing: 20), speaker: true)
-        pty.start(["--capture-device", "mic", "--playback-device", "spk", "--dictation-output", "dictated.txt"])
+        // Capture starts when the models are ready (cached, they load in about a second): 6 s of silence
+        // before the phrase leave time to reach dictation and open the microphone.
+        try pty.writeDevices(mic: try spokenQuestion("what_time.wav", after: 6, trailing: 20), speaker: true)
+        // Wide enough for the whole header.
+        pty.start(["--capture-device", "mic", "--playback-device", "spk", "--dictation-output", "dictated.txt"], cols: 160)
 
-        // Tab while the models load: hands-free → push-to-talk → typed → dictation.
-        pty.waitFor("the loading screen") { $0.contains("loading speech recognition") }
+        // Tab (while the models load, or just after): hands-free → push-to-talk → typed → dictation.
+        pty.waitFor("the screen") { $0.contains("loading speech recognition") }
         pty.press("Tab", until: "confab · push-to-talk ·")
         pty.press("Tab", until: "confab · typed ·")
         pty.press("Tab", until: "confab · dictation ·")
-        let ready = pty.waitFor("the models to load", timeout: 120) { $0.contains("ready in") && $0.contains("written down, not answered") }
+        let ready = pty.waitFor("the models to load", timeout: 120) { $0.contains("· ready in ") && $0.contains("mode: dictation — Space starts and stops") }
         XCTAssertTrue(ready.contains("Space dictate/stop · Tab mode"), "dictation's keys on the help line: \(ready)")
         XCTAssertTrue(ready.contains("dictation → dictated.txt"), "the header names the file: \(ready)")
         XCTAssertEqual(Self.meter(ready), 0, "the phrase has not started yet: \(ready)")
