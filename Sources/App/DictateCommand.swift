@@ -82,14 +82,15 @@ final class DictationWriter: @unchecked Sendable {
     private let sink: DictationOutput?
     private let onText: @Sendable (String) -> Void
     private let onError: @Sendable (String) -> Void
+    private let onNothing: @Sendable () -> Void
     private let queue = DispatchQueue(label: "confab-dictation", qos: .userInitiated)
     private let group = DispatchGroup()
     private let lock = NSLock()
     private var queued = 0
 
     init(asr: any Transcribing, sink: DictationOutput?, onText: @escaping @Sendable (String) -> Void,
-         onError: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.asr = asr; self.sink = sink; self.onText = onText; self.onError = onError
+         onError: @escaping @Sendable (String) -> Void = { _ in }, onNothing: @escaping @Sendable () -> Void = {}) {
+        self.asr = asr; self.sink = sink; self.onText = onText; self.onError = onError; self.onNothing = onNothing
     }
 
     /// Utterances waiting or being transcribed.
@@ -103,7 +104,7 @@ final class DictationWriter: @unchecked Sendable {
             defer { lock.withLock { queued -= 1 } }
             do {
                 let audio = sampleRate == 16000 ? samples : Resampler.resample(samples, from: sampleRate, to: 16000)
-                if let text = try Self.text(of: audio, asr) { sink?.write(text); onText(text) }
+                if let text = try Self.text(of: audio, asr) { sink?.write(text); onText(text) } else { onNothing() }
             } catch {
                 onError("dictation: speech recognition failed: \(error)")
             }

@@ -246,6 +246,12 @@ final class TalkSession: @unchecked Sendable {
                         m.status = message; m.statusIsError = true
                         if m.activity == .transcribing { m.activity = m.restingActivity }
                     })
+                },
+                onNothing: { [weak frontEnd] in
+                    frontEnd?.post(update: { m in
+                        m.status = "no words recognized"; m.statusIsError = false
+                        if m.activity == .transcribing { m.activity = m.restingActivity }
+                    })
                 })
             config.echoCancellation = capture != nil && speaker != nil && speaker?.sampleRate == mic?.sampleRate
             let conversation = try Conversation(config, capture: capture, playback: playback)

@@ -125,14 +125,15 @@ final class DictationWriterTests: XCTestCase {
         try "earlier\n".write(toFile: path, atomically: true, encoding: .utf8)
         let asr = Scripted([" What time is it? ", "  ", "Thank you."])
         let shown = Lines()
-        let writer = DictationWriter(asr: asr, sink: try DictationOutput(path: path), onText: { shown.add($0) })
+        let writer = DictationWriter(asr: asr, sink: try DictationOutput(path: path), onText: { shown.add($0) },
+                                     onNothing: { shown.add("(nothing)") })
         writer.add([Float](repeating: 0.1, count: 16000))
         writer.add([Float](repeating: 0.1, count: 8000))
         writer.add([Float](repeating: 0.1, count: 8000), sampleRate: 8000)   // resampled to 16 kHz
         writer.add([])                                                         // nothing to transcribe
         XCTAssertTrue(writer.finish(timeout: 10))
         XCTAssertFalse(writer.isBusy)
-        XCTAssertEqual(shown.all, ["What time is it?", "Thank you."])
+        XCTAssertEqual(shown.all, ["What time is it?", "(nothing)", "Thank you."])
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "earlier\nWhat time is it?\nThank you.\n")
         XCTAssertEqual(asr.lengths.count, 3)
         XCTAssertEqual(Double(asr.lengths[2]), 16000, accuracy: 200)
