@@ -109,8 +109,9 @@ public final class ConversationFrontEnd: @unchecked Sendable {
     /// Returns false to quit.
     private func handle(_ key: Terminal.Key) -> Bool {
         switch key {
-        case .control("c"), .control("d") where model.input.string.isEmpty || key == .control("c"):
-            return false
+        // Ctrl-C always quits; Ctrl-D only on an empty line (as in a shell).
+        case .control("c"): return false
+        case .control("d") where model.input.string.isEmpty: return false
         case .resize: return true
         case .tab: cycleMode(); return true
         case .pageUp: model.scrollBack += max(1, terminal.rows - 6); return true

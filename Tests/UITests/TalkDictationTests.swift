@@ -27,7 +27,8 @@ final class TalkDictationTests: XCTestCase {
         // before the phrase leave time to reach dictation and open the microphone.
         try pty.writeDevices(mic: try spokenQuestion("what_time.wav", after: 6, trailing: 20), speaker: true)
         // Wide enough for the whole header.
-        pty.start(["--capture-device", "mic", "--playback-device", "spk", "--dictation-output", "dictated.txt"], cols: 160)
+        pty.start(["--capture-device", "mic", "--playback-device", "spk", "--dictation-output", "dictated.txt",
+                   "--session-log", "turns.jsonl"], cols: 160)
 
         // Tab (while the models load, or just after): hands-free → push-to-talk → typed → dictation.
         pty.waitFor("the screen") { $0.contains("loading speech recognition") }
@@ -69,6 +70,8 @@ final class TalkDictationTests: XCTestCase {
         XCTAssertEqual(pty.waitForExit(), "0")
         pty.assertTerminalSane()
         XCTAssertEqual(pty.played().filter { abs($0) > 0.01 }.count, 0, "nothing was spoken")
+        let turns = (try? String(contentsOfFile: pty.path("turns.jsonl"), encoding: .utf8)) ?? ""
+        XCTAssertFalse(turns.lowercased().contains("what time"), "no turn in the session log: \(turns)")
     }
 
     func testHelpListsTheModesAndKeysWithDefaults() throws {
