@@ -72,6 +72,56 @@ final class DictationOutput: @unchecked Sendable {
     }
 }
 
+/// Writes down dictated speech, shared by `confab dictate` and dictation mode in `confab talk`: each
+/// utterance is transcribed with the recognizer already loaded (never a second copy), one after another
+/// on a queue of its own so the screen keeps drawing, and its text is appended to the output (flushed per
+/// utterance) and handed to `onText`. The recognizer serializes its own calls, so a conversation sharing
+/// it waits its turn rather than racing.
+final class DictationWriter: @unchecked Sendable {
+    private let asr: any Transcribing
+    private let sink: DictationOutput?
+    private let onText: @Sendable (String) -> Void
+    private let onError: @Sendable (String) -> Void
+    private let onNothing: @Sendable () -> Void
+    private let queue = DispatchQueue(label: "confab-dictation", qos: .userInitiated)
+    private let group = DispatchGroup()
+    private let lock = NSLock()
+    private var queued = 0
+
+    init(asr: any Transcribing, sink: DictationOutput?, onText: @escaping @Sendable (String) -> Void,
+         onError: @escaping @Sendable (String) -> Void = { _ in }, onNothing: @escaping @Sendable () -> Void = {}) {
+        self.asr = asr; self.sink = sink; self.onText = onText; self.onError = onError; self.onNothing = onNothing
+    }
+
+    /// Utterances waiting or being transcribed.
+    var isBusy: Bool { lock.withLock { queued > 0 } }
+
+    /// Queues one utterance (mono; resampled to the recognizer's 16 kHz if the device ran at another rate).
+    func add(_ samples: [Float], sampleRate: Int = 16000) {
+        guard !samples.isEmpty else { return }
+        lock.withLock { queued += 1 }
+        queue.async(group: group) { [self] in
+            defer { lock.withLock { queued -= 1 } }
+            do {
+                let audio = sampleRate == 16000 ? samples : Resampler.resample(samples, from: sampleRate, to: 16000)
+                if let text = try Self.text(of: audio, asr) { sink?.write(text); onText(text) } else { onNothing() }
+            } catch {
+                onError("dictation: speech recognition failed: \(error)")
+            }
+        }
+    }
+
+    /// Waits until everything queued is written down; false if `timeout` passed first.
+    @discardableResult
+    func finish(timeout: Double) -> Bool { group.wait(timeout: .now() + timeout) == .success }
+
+    /// What one utterance says, trimmed; nil when nothing was recognized (silence, a cough).
+    static func text(of samples: [Float], _ asr: any Transcribing) throws -> String? {
+        let text = try asr.transcribe(samples).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
+    }
+}
+
 /// Hands-free dictation without a screen: the voice detector cuts utterances, each is transcribed
 /// and written as one line. Ends at the end of the input, after `seconds`, or on SIGINT/SIGTERM.
 func dictateHandsFree(asr: WhisperTranscriber, source: any CaptureFrameSource, sink: DictationOutput,
@@ -85,8 +135,7 @@ func dictateHandsFree(asr: WhisperTranscriber, source: any CaptureFrameSource, s
     var captured = 0
     let limit = seconds.map { Int($0 * 16000) } ?? Int.max
     func emit(_ u: VoiceUtterance) throws {
-        let text = try asr.transcribe(u.samples).text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if !text.isEmpty { sink.write(text) }
+        if let text = try DictationWriter.text(of: u.samples, asr) { sink.write(text) }
     }
     while !stop.isSet && captured < limit {
         let n = source.read(into: frame, count: vad.frameSize)
@@ -132,9 +181,9 @@ final class DictationScreen: @unchecked Sendable {
     private var quit = false
     private var recorded: [Float] = []
     private var pendingText: [String] = []
-    private var pendingUtterances: [[Float]] = []
+    private var pendingError: String?
     private var level: Float = -90
-    private var busy = 0
+    private var writer: DictationWriter!
 
     init(asr: WhisperTranscriber, source: any CaptureFrameSource, sink: DictationOutput?, hangover: Double,
          modelName: String, device: String, seconds: Double?) {
@@ -143,6 +192,9 @@ final class DictationScreen: @unchecked Sendable {
         model.mode = .pushToTalk
         model.activity = .idle
         model.headerDetails = "\(modelName) · mic \(device)" + (sink.map { " · → \($0.path)" } ?? "")
+        writer = DictationWriter(asr: asr, sink: sink,
+                                 onText: { [unowned self] t in lock.withLock { pendingText.append(t) } },
+                                 onError: { [unowned self] e in lock.withLock { pendingError = e } })
     }
 
     func run(color: Bool = true) throws {
@@ -151,8 +203,6 @@ final class DictationScreen: @unchecked Sendable {
         let renderer = ScreenRenderer()
         let capture = Thread { [self] in captureLoop() }
         capture.start()
-        let worker = Thread { [self] in transcribeLoop() }
-        worker.start()
         let started = Date()
         model.add(.system, "Press Space to start and stop recording, Tab for hands-free, q to quit.")
         while !terminal.terminationRequested {
@@ -160,9 +210,10 @@ final class DictationScreen: @unchecked Sendable {
             lock.withLock {
                 for t in pendingText { model.add(.you, t) }
                 pendingText.removeAll()
+                if let e = pendingError { model.status = e; model.statusIsError = true; pendingError = nil }
                 model.inputLevelDB = level
                 model.talking = recording
-                model.activity = busy > 0 ? .transcribing : (recording ? .hearingYou : (handsFree ? .listening : .idle))
+                model.activity = writer.isBusy ? .transcribing : (recording ? .hearingYou : (handsFree ? .listening : .idle))
                 model.mode = handsFree ? .handsFree : .pushToTalk
                 model.help = handsFree ? "just talk · Tab push-to-talk · PgUp/PgDn scroll · q quit"
                                        : "Space start/stop recording · Tab hands-free · PgUp/PgDn scroll · q quit"
@@ -175,7 +226,7 @@ final class DictationScreen: @unchecked Sendable {
             case .char(" "):
                 lock.withLock {
                     guard !handsFree else { return }
-                    if recording { pendingUtterances.append(recorded); recorded.removeAll() }
+                    if recording { writer.add(recorded, sampleRate: source.sampleRate); recorded.removeAll() }
                     recording.toggle()
                 }
             case .tab: lock.withLock { handsFree.toggle(); recording = false; recorded.removeAll() }
@@ -185,10 +236,10 @@ final class DictationScreen: @unchecked Sendable {
             }
             if lock.withLock({ quit }) { break }
         }
-        lock.withLock { quit = true; if recording && !recorded.isEmpty { pendingUtterances.append(recorded) } }
+        lock.withLock { quit = true; if recording && !recorded.isEmpty { writer.add(recorded, sampleRate: source.sampleRate) } }
         source.close()
-        // Let the worker finish what was said before the screen closes.
-        while lock.withLock({ busy > 0 || !pendingUtterances.isEmpty }) { usleep(20_000) }
+        // Let the writer finish what was said before the screen closes (a stuck recognizer is not waited for forever).
+        writer.finish(timeout: 120)
     }
 
     private func captureLoop() {
@@ -208,27 +259,10 @@ final class DictationScreen: @unchecked Sendable {
             lock.withLock {
                 level = db
                 if rec { recorded.append(contentsOf: buf) }
-                if case .speechEnded(let u) = event { pendingUtterances.append(u.samples) }
+                if case .speechEnded(let u) = event { writer.add(u.samples, sampleRate: source.sampleRate) }
                 if hf { recording = vad.inSpeech }
             }
             if lock.withLock({ quit }) { break }
-        }
-    }
-
-    private func transcribeLoop() {
-        while true {
-            let next: [Float]? = lock.withLock {
-                if pendingUtterances.isEmpty { return nil }
-                busy += 1
-                return pendingUtterances.removeFirst()
-            }
-            guard let samples = next else {
-                if lock.withLock({ quit }) { return }
-                usleep(20_000); continue
-            }
-            let text = (try? asr.transcribe(samples).text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
-            if !text.isEmpty { sink?.write(text) }
-            lock.withLock { if !text.isEmpty { pendingText.append(text) }; busy -= 1 }
         }
     }
 }

@@ -15,25 +15,47 @@ struct Talk: ParsableCommand {
         commandName: "talk",
         abstract: "Talk with Confab in the terminal front end (what `confab` with no arguments opens).",
         discussion: """
-        Keys: Tab cycles hands-free → push-to-talk → typed input. Space opens and closes the microphone (push-to-talk); m mutes it; x or Esc stops the reply; c clears the conversation and s saves the transcript (Ctrl-L and Ctrl-S while typing); PgUp/PgDn scroll; q or Ctrl-C quits (Ctrl-C while typing). In typed input Enter sends and ↑/↓ recall earlier lines.
+        Modes (Tab cycles them in this order; --mode sets the first):
+          hands-free    just talk; --hangover seconds of silence end your turn
+          push-to-talk  Space opens the microphone, Space again ends your turn
+          typed         type a line and press Enter; ↑/↓ recall earlier lines
+          dictation     Space starts and stops; your words are written down as
+                        "dictated ›" lines (and appended to --dictation-output),
+                        never answered and never part of the conversation
 
-        Without a microphone the screen still opens, with typed input; without a playback device the replies are shown as text (--output FILE.wav keeps them as audio).
+        Keys:
+          Tab           next mode
+          Space         talk / stop (push-to-talk and dictation)
+          m             mute or open the microphone
+          x, Esc        stop the reply
+          c, s          clear the conversation, save it to ./confab-DATE.txt
+          PgUp, PgDn    scroll
+          q, Ctrl-C     quit
+        While typing, letters are text: Enter sends, Ctrl-L clears, Ctrl-S
+        saves, Ctrl-X stops the reply, Ctrl-C quits.
 
-        Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium  --hangover 0.5  --mode hands-free
+        Without a microphone the screen still opens, with typed input only;
+        without a playback device the replies are shown as text (--output
+        FILE.wav keeps them as audio).
+
+        Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium
+          --hangover 0.5  --mode hands-free  no --dictation-output (screen only)
         """
     )
 
     enum StartMode: String, ExpressibleByArgument, CaseIterable {
-        case handsFree = "hands-free", pushToTalk = "push-to-talk", typed
+        case handsFree = "hands-free", pushToTalk = "push-to-talk", typed, dictation
         var screenMode: ScreenModel.Mode {
-            switch self { case .handsFree: .handsFree; case .pushToTalk: .pushToTalk; case .typed: .typed }
+            switch self { case .handsFree: .handsFree; case .pushToTalk: .pushToTalk; case .typed: .typed; case .dictation: .dictation }
         }
     }
 
     @Option(help: "Whisper model name or directory.") var asr = "tiny.en"
     @Option(help: "Language model name or GGUF path.") var llm = "qwen2.5-coder-0.5b"
     @Option(help: "Piper voice name or .onnx path.") var voice = "en_US-joe-medium"
-    @Option(help: "How you talk to start with: hands-free, push-to-talk or typed.") var mode: StartMode = .handsFree
+    @Option(help: "The mode to start in: hands-free, push-to-talk, typed or dictation.") var mode: StartMode = .handsFree
+    @Option(help: ArgumentHelp("Append each dictated utterance to this text file (flushed per utterance).", valueName: "file"))
+    var dictationOutput: String?
     @Option(help: "Write the spoken replies to this WAV instead of the playback device.") var output: String?
     @Option(help: "Seconds of silence that end your turn.") var hangover = 0.5
     @Flag(help: "Do not let your speech interrupt a reply (for setups without echo cancellation).") var noBargeIn = false
@@ -42,8 +64,16 @@ struct Talk: ParsableCommand {
     @Option(help: "Threads for the engine.") var threads: Int?
     @OptionGroup var audio: AudioDeviceOptions
 
+    func validate() throws {
+        // Standard output is the screen here; `confab dictate -o -` is the way to dictate into a pipe.
+        if dictationOutput == "-" { throw ValidationError("--dictation-output -: standard output is the screen in talk (use `confab dictate -o -`)") }
+    }
+
     func run() throws {
         EngineThreads.configure(threads)
+        // Opened before the screen, so a file that cannot be written is a plain one-line error.
+        let dictationSink: DictationOutput?
+        do { dictationSink = try dictationOutput.map { try DictationOutput(path: $0) } } catch { throw fail(error) }
         let terminal: Terminal
         do { terminal = try Terminal(color: !noColor) } catch { throw fail(error) }
 
@@ -65,11 +95,12 @@ struct Talk: ParsableCommand {
         }
         let micName = mic.map { "mic \($0.device)" } ?? "no mic"
         let speakerName = output.map { "replies → \($0)" } ?? speaker.map { "speaker \($0.device)" } ?? "no speaker"
+        let dictationName = dictationOutput.map { " · dictation → \($0)" } ?? ""
 
-        let session = TalkSession()
+        let session = TalkSession(dictationSink: dictationSink)
         let frontEnd = ConversationFrontEnd(
             terminal: terminal, controls: session.controls, hasMicrophone: mic != nil, initialMode: mode.screenMode,
-            headerDetails: "\(asr) · \(llm) · \(voice) · \(micName) · \(speakerName)")
+            headerDetails: "\(asr) · \(llm) · \(voice) · \(micName) · \(speakerName)\(dictationName)")
         frontEnd.model.activity = .loading
         if mic == nil { frontEnd.model.meterLabel = "" }
         for (who, text) in notes { frontEnd.model.add(who, text) }
@@ -115,7 +146,12 @@ final class TalkSession: @unchecked Sendable {
     private var waitingLines: [String] = []
     private var pump: Task<Void, Never>?
     private var _loadFailure: String?
+    /// Dictation mode: writes down with the conversation's own recognizer (set once it is loaded).
+    private var dictation: DictationWriter?
+    private let dictationSink: DictationOutput?
     var frontEnd: ConversationFrontEnd?
+
+    init(dictationSink: DictationOutput? = nil) { self.dictationSink = dictationSink }
 
     var loadFailure: String? { lock.withLock { _loadFailure } }
 
@@ -137,7 +173,18 @@ final class TalkSession: @unchecked Sendable {
             interrupt: { [self] in lock.withLock { conversation }?.interrupt() },
             clear: { [self] in lock.withLock { conversation }?.clearHistory() },
             setMuted: { [self] m in lock.withLock { gate }?.muted = m },
-            setHandsFree: { [self] h in lock.withLock { gate }?.handsFree = h }
+            setHandsFree: { [self] h in lock.withLock { gate }?.handsFree = h },
+            setDictating: { [self] on in
+                let (g, writer) = lock.withLock { (gate, dictation) }
+                guard let g, let writer else {
+                    frontEnd?.post(update: { $0.talking = false; $0.status = "still loading the models" }); return
+                }
+                if on { g.startDictation(); return }
+                let said = g.stopDictation()
+                guard !said.isEmpty else { return }
+                frontEnd?.post(update: { m in m.activity = .transcribing })
+                writer.add(said, sampleRate: g.sampleRate)
+            }
         )
     }
 
@@ -183,6 +230,29 @@ final class TalkSession: @unchecked Sendable {
                 }
             }
             let capture = gateOrNil
+            // Dictation shares the recognizer just loaded (and the microphone, through the gate).
+            let written = dictationSink.map { "written to \($0.path)" }
+            let writer = DictationWriter(
+                asr: transcriber, sink: dictationSink,
+                onText: { [weak frontEnd] text in
+                    frontEnd?.post(update: { m in
+                        m.add(.dictated, text)
+                        if m.activity == .transcribing { m.activity = m.restingActivity }
+                        if !m.statusIsError { m.status = written }
+                    })
+                },
+                onError: { [weak frontEnd] message in
+                    frontEnd?.post(update: { m in
+                        m.status = message; m.statusIsError = true
+                        if m.activity == .transcribing { m.activity = m.restingActivity }
+                    })
+                },
+                onNothing: { [weak frontEnd] in
+                    frontEnd?.post(update: { m in
+                        m.status = "no words recognized"; m.statusIsError = false
+                        if m.activity == .transcribing { m.activity = m.restingActivity }
+                    })
+                })
             config.echoCancellation = capture != nil && speaker != nil && speaker?.sampleRate == mic?.sampleRate
             let conversation = try Conversation(config, capture: capture, playback: playback)
             let events = conversation.events
@@ -192,7 +262,7 @@ final class TalkSession: @unchecked Sendable {
                 frontEnd?.postFinished()
             }
             let lines = lock.withLock { () -> [String] in
-                self.conversation = conversation; gate = capture; self.pump = pump
+                self.conversation = conversation; gate = capture; self.pump = pump; dictation = writer
                 defer { waitingLines.removeAll() }
                 return waitingLines
             }
@@ -222,8 +292,9 @@ final class TalkSession: @unchecked Sendable {
 
     static func hint(_ mode: ScreenModel.Mode) -> String {
         switch mode {
-        case .handsFree: return "just talk (Tab for push-to-talk or typed input)"
+        case .handsFree: return "just talk (Tab for push-to-talk, typed input or dictation)"
         case .pushToTalk: return "press Space, speak, press Space again"
+        case .dictation: return "dictation: press Space, speak, press Space again; the words are written down, not answered (Tab for the other modes)"
         default: return "type a line and press Enter"
         }
     }
@@ -264,7 +335,9 @@ final class TalkSession: @unchecked Sendable {
 
     /// After the screen closed: stop the conversation (cancels a reply, ends capture) and close the reply file.
     func shutDown() {
-        let (c, sink, pump) = lock.withLock { (conversation, fileSink, self.pump) }
+        let (c, sink, pump, writer) = lock.withLock { (conversation, fileSink, self.pump, dictation) }
+        // What was dictated last (also on quit with the microphone open) reaches the file before exit.
+        if let writer, !writer.finish(timeout: 30) { FileHandle.standardError.write(Data("confab: the last dictation was not written down in time\n".utf8)) }
         if let c {
             let done = DispatchSemaphore(value: 0)
             Task.detached { await c.stop(); await pump?.value; done.signal() }
@@ -285,6 +358,11 @@ final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
     private let lock = NSLock()
     private var _handsFree = true, _pushToTalk = false, _muted = false
     private var sinceLevel = 0
+    /// Dictation mode's recording: the microphone goes here instead of to the conversation.
+    private var dictating = false
+    private var dictated: [Float] = []
+    /// Ten minutes of audio at most per dictation, so a forgotten open microphone cannot eat the memory.
+    private var dictationLimit: Int { sampleRate * 600 }
 
     init(_ source: any CaptureFrameSource, onLevel: @escaping @Sendable (Float) -> Void) {
         self.source = source; self.onLevel = onLevel
@@ -296,9 +374,27 @@ final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
 
     var sampleRate: Int { source.sampleRate }
 
+    /// Opens the microphone for dictation: from now on it is recorded for writing down and the
+    /// conversation hears silence (so dictated words never become a turn or enter its history).
+    func startDictation() { lock.withLock { dictating = true; dictated.removeAll(keepingCapacity: true) } }
+
+    /// Closes the dictation microphone and returns what it recorded.
+    func stopDictation() -> [Float] {
+        lock.withLock { () -> [Float] in
+            dictating = false
+            defer { dictated = [] }
+            return dictated
+        }
+    }
+
     func read(into buffer: UnsafeMutablePointer<Float>, count: Int) -> Int {
         let n = source.read(into: buffer, count: count)
-        let (open, muted) = lock.withLock { (!_muted && (_handsFree || _pushToTalk), _muted) }
+        let (open, muted) = lock.withLock { () -> (Bool, Bool) in
+            if dictating && !_muted && n > 0 && dictated.count < dictationLimit {
+                dictated.append(contentsOf: UnsafeBufferPointer(start: buffer, count: n))
+            }
+            return (!_muted && !dictating && (_handsFree || _pushToTalk), _muted)
+        }
         sinceLevel += n
         if sinceLevel >= sampleRate / 10 {          // ten meter readings a second
             sinceLevel = 0

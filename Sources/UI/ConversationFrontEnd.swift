@@ -14,11 +14,16 @@ public final class ConversationFrontEnd: @unchecked Sendable {
         public var setMuted: @Sendable (Bool) -> Void
         /// Hands-free listening on (true) or off (false: push-to-talk and typed input only).
         public var setHandsFree: @Sendable (Bool) -> Void
+        /// Dictation mode's microphone opened (true: record) or closed (false: write down what was said).
+        /// Nil: the front end offers no dictation mode.
+        public var setDictating: (@Sendable (Bool) -> Void)?
         public init(submit: @escaping @Sendable (String) -> Void, togglePushToTalk: @escaping @Sendable () -> Void,
                     interrupt: @escaping @Sendable () -> Void, clear: @escaping @Sendable () -> Void,
-                    setMuted: @escaping @Sendable (Bool) -> Void, setHandsFree: @escaping @Sendable (Bool) -> Void) {
+                    setMuted: @escaping @Sendable (Bool) -> Void, setHandsFree: @escaping @Sendable (Bool) -> Void,
+                    setDictating: (@Sendable (Bool) -> Void)? = nil) {
             self.submit = submit; self.togglePushToTalk = togglePushToTalk; self.interrupt = interrupt
             self.clear = clear; self.setMuted = setMuted; self.setHandsFree = setHandsFree
+            self.setDictating = setDictating
         }
     }
 
@@ -41,9 +46,15 @@ public final class ConversationFrontEnd: @unchecked Sendable {
         self.controls = controls
         self.hasMicrophone = hasMicrophone
         self.saveDirectory = saveDirectory
-        model.mode = hasMicrophone ? initialMode : .typed
+        let offered = hasMicrophone ? Self.modes(dictation: controls.setDictating != nil) : [.typed]
+        model.mode = offered.contains(initialMode) ? initialMode : .typed
         model.headerDetails = headerDetails
         model.activity = model.mode == .handsFree ? .listening : .idle
+    }
+
+    /// The order Tab goes through: the three ways to talk with the model, then dictation (no model).
+    public static func modes(dictation: Bool) -> [ScreenModel.Mode] {
+        [.handsFree, .pushToTalk, .typed] + (dictation ? [.dictation] : [])
     }
 
     /// Feeds engine events to the screen (call from any thread; typically a task over `Conversation.events`).
@@ -91,13 +102,16 @@ public final class ConversationFrontEnd: @unchecked Sendable {
             dirty = true
             if handle(key) == false { break }
         }
+        // Quitting while dictating still writes down what was said (the session transcribes it on shutdown).
+        if model.mode == .dictation && model.talking { model.talking = false; controls.setDictating?(false) }
     }
 
     /// Returns false to quit.
     private func handle(_ key: Terminal.Key) -> Bool {
         switch key {
-        case .control("c"), .control("d") where model.input.string.isEmpty || key == .control("c"):
-            return false
+        // Ctrl-C always quits; Ctrl-D only on an empty line (as in a shell).
+        case .control("c"): return false
+        case .control("d") where model.input.string.isEmpty: return false
         case .resize: return true
         case .tab: cycleMode(); return true
         case .pageUp: model.scrollBack += max(1, terminal.rows - 6); return true
@@ -134,9 +148,17 @@ public final class ConversationFrontEnd: @unchecked Sendable {
             // The cue people expect when the microphone opens and closes: the bell, and the state line.
             terminal.bell()
             notice(model.talking ? "microphone open: speak, then press Space" : "microphone closed")
+        case .char(" ") where model.mode == .dictation:
+            guard !muted else { notice("the microphone is muted: press m to open it"); return true }
+            model.talking.toggle()
+            controls.setDictating?(model.talking)
+            terminal.bell()
+            notice(model.talking ? "dictating: speak, then press Space to write it down" : "writing down what you said")
         case .char("m"):
             muted.toggle()
             model.muted = muted
+            // Muting ends a dictation in progress: what was said so far is written down.
+            if muted && model.mode == .dictation && model.talking { model.talking = false; controls.setDictating?(false) }
             controls.setMuted(muted)
             terminal.bell()
             model.activity = muted ? .muted : (model.mode == .handsFree ? .listening : .idle)
@@ -152,14 +174,19 @@ public final class ConversationFrontEnd: @unchecked Sendable {
     }
 
     private func cycleMode() {
-        let order: [ScreenModel.Mode] = hasMicrophone ? [.handsFree, .pushToTalk, .typed] : [.typed]
+        let order: [ScreenModel.Mode] = hasMicrophone ? Self.modes(dictation: controls.setDictating != nil) : [.typed]
         guard order.count > 1 else { notice("no microphone: typed input only", error: true); return }
         let i = order.firstIndex(of: model.mode) ?? 0
-        if model.talking { controls.togglePushToTalk(); model.talking = false }
+        if model.talking {
+            // Leaving a mode with the microphone open closes it the way Space would.
+            if model.mode == .dictation { controls.setDictating?(false) } else { controls.togglePushToTalk() }
+            model.talking = false
+        }
         model.mode = order[(i + 1) % order.count]
         controls.setHandsFree(model.mode == .handsFree)
         model.activity = muted && model.mode != .typed ? .muted : (model.mode == .handsFree ? .listening : .idle)
-        notice("mode: \(model.mode.rawValue)")
+        notice(model.mode == .dictation ? "mode: dictation — Space starts and stops; the words are written down, not answered"
+                                        : "mode: \(model.mode.rawValue)")
     }
 
     private func clearConversation() {

@@ -3,7 +3,8 @@ import Engine
 /// Everything the front end shows, as plain data. Events from the engine update it; `ScreenRenderer`
 /// draws it. Keeping it free of ncurses lets tests check what a person would see.
 public struct ScreenModel: Sendable {
-    public enum Speaker: Sendable, Equatable { case you, confab, system, error }
+    /// `dictated`: a line the user dictated in dictation mode (written down, never sent to the model).
+    public enum Speaker: Sendable, Equatable { case you, confab, system, error, dictated }
     public struct Entry: Sendable, Equatable {
         public var speaker: Speaker
         public var text: String
@@ -64,7 +65,7 @@ public struct ScreenModel: Sendable {
         case .typed: return "Enter send · Tab mode · ^L clear · ^S save · ^X stop reply · PgUp/PgDn scroll · ^C quit"
         case .pushToTalk: return "Space talk/stop · Tab mode · m mute · x stop reply · c clear · s save · PgUp/PgDn · q quit"
         case .handsFree: return "just talk · Tab mode · m mute · x stop reply · c clear · s save · PgUp/PgDn · q quit"
-        case .dictation: return "Space start/stop recording · PgUp/PgDn scroll · q quit"
+        case .dictation: return "Space dictate/stop · Tab mode · m mute · c clear · s save · PgUp/PgDn · q quit"
         case .playback: return "q stop · PgUp/PgDn scroll"
         }
     }
@@ -76,7 +77,10 @@ public struct ScreenModel: Sendable {
         var out: [(Speaker, String)] = []
         func emit(_ sp: Speaker, _ text: String) {
             let label: String
-            switch sp { case .you: label = "you › "; case .confab: label = "confab › "; case .system: label = "· "; case .error: label = "! " }
+            switch sp {
+            case .you: label = "you › "; case .confab: label = "confab › "; case .system: label = "· "; case .error: label = "! "
+            case .dictated: label = "dictated › "
+            }
             let indent = String(repeating: " ", count: label.count)
             let lines = wrap(text, width: max(4, width - label.count))
             for (i, l) in lines.enumerated() { out.append((sp, (i == 0 ? label : indent) + l)) }
@@ -90,7 +94,10 @@ public struct ScreenModel: Sendable {
     /// Plain text of the conversation, for saving.
     public var transcriptText: String {
         entries.map { e in
-            switch e.speaker { case .you: "you: \(e.text)"; case .confab: "confab: \(e.text)"; case .system: "# \(e.text)"; case .error: "! \(e.text)" }
+            switch e.speaker {
+            case .you: "you: \(e.text)"; case .confab: "confab: \(e.text)"; case .system: "# \(e.text)"; case .error: "! \(e.text)"
+            case .dictated: "dictated: \(e.text)"
+            }
         }.joined(separator: "\n") + "\n"
     }
 }
@@ -121,14 +128,16 @@ public struct ScreenRenderer {
         let end = lines.count - back
         let start = max(0, end - paneHeight)
         for (i, (sp, text)) in lines[start..<end].enumerated() {
-            let style: Terminal.Style = sp == .you ? .you : sp == .confab ? .confab : sp == .system ? .system : .error
+            let style: Terminal.Style = sp == .you || sp == .dictated ? .you : sp == .confab ? .confab : sp == .system ? .system : .error
             t.put(paneTop + i, 0, text, style)
         }
         if back > 0 { t.put(paneTop, cols - 12, " ↑ \(back) more ", .dim) }
 
         // State and meter.
         let spin = m.activity.isWorking ? String(ScreenModel.spinner[m.tick % ScreenModel.spinner.count]) : (m.talking ? "●" : "○")
-        var state = "\(spin) \(m.talking ? "talking — press Space to stop" : m.activity.rawValue)"
+        // In dictation the open microphone records words to write down, not a turn for the model.
+        let open = m.mode == .dictation ? "dictating — press Space to stop" : "talking — press Space to stop"
+        var state = "\(spin) \(m.talking ? open : m.activity.rawValue)"
         if let d = m.activityDetail, !m.talking { state += " · " + d }
         let stateStyle: Terminal.Style = m.activity.isWorking ? .accent : (m.talking ? .error : .system)
         t.put(rows - 4, 0, state, stateStyle, bold: true)

@@ -97,3 +97,22 @@ final class TypedTurnLatencyTests: XCTestCase {
         XCTAssertEqual(m.activity, .idle)
     }
 }
+
+final class DictatedLineTests: XCTestCase {
+    /// Dictated words are their own kind of line: labelled on screen and in a saved transcript, never "you".
+    func testDictatedLinesAreLabelledOnScreenAndInTheSavedTranscript() {
+        var m = ScreenModel()
+        m.mode = .dictation
+        m.add(.dictated, "what time is it")
+        XCTAssertEqual(m.transcriptLines(width: 80).map(\.1), ["dictated › what time is it"])
+        XCTAssertEqual(m.transcriptText, "dictated: what time is it\n")
+        XCTAssertTrue(m.helpLine.hasPrefix("Space dictate/stop · Tab mode"), m.helpLine)
+        XCTAssertEqual(m.restingActivity, .idle, "dictation waits for Space, it does not listen by itself")
+    }
+
+    /// Tab goes through the conversation's three modes, then dictation when the front end offers it.
+    func testTabOrder() {
+        XCTAssertEqual(ConversationFrontEnd.modes(dictation: true), [.handsFree, .pushToTalk, .typed, .dictation])
+        XCTAssertEqual(ConversationFrontEnd.modes(dictation: false), [.handsFree, .pushToTalk, .typed])
+    }
+}

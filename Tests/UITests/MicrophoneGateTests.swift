@@ -53,3 +53,89 @@ final class MicrophoneGateTests: XCTestCase {
         XCTAssertEqual(levels.count, 5, "one level a tenth of a second")
     }
 }
+
+/// Dictation mode inside `confab talk`: while dictating, the gate records the microphone for writing down
+/// and hands the conversation silence, so dictated words never become a turn or enter its history.
+final class MicrophoneGateDictationTests: XCTestCase {
+    /// What the conversation reads from the gate for one frame.
+    func frame(_ gate: MicrophoneGate, samples: Int = 1600) -> [Float] {
+        var b = [Float](repeating: -1, count: samples)
+        let n = b.withUnsafeMutableBufferPointer { gate.read(into: $0.baseAddress!, count: samples) }
+        XCTAssertEqual(n, samples)
+        return b
+    }
+
+    func testDictationRecordsTheMicrophoneAndTheConversationHearsSilence() {
+        let gate = MicrophoneGate(MicrophoneGateTests.Tone(), onLevel: { _ in })
+        gate.handsFree = true
+        XCTAssertEqual(frame(gate).max(), 0.1, "hands-free before dictation")
+        gate.handsFree = false                                    // what the front end sets for dictation mode
+        gate.startDictation()
+        XCTAssertEqual(frame(gate).max(), 0, "the conversation hears silence while dictating")
+        gate.pushToTalk = true                                    // even a stray push-to-talk does not leak it
+        XCTAssertEqual(frame(gate, samples: 800).max(), 0)
+        gate.pushToTalk = false
+        let said = gate.stopDictation()
+        XCTAssertEqual(said.count, 2400)
+        XCTAssertEqual(said.max(), 0.1)
+        XCTAssertEqual(said.min(), 0.1, "the recording is the real signal, not the silenced copy")
+        XCTAssertEqual(gate.stopDictation(), [], "taken once")
+        XCTAssertEqual(frame(gate).max(), 0, "closed: nothing recorded, push-to-talk closed")
+        XCTAssertEqual(gate.stopDictation(), [])
+        gate.handsFree = true
+        XCTAssertEqual(frame(gate).max(), 0.1, "back in hands-free the conversation hears the microphone")
+    }
+
+    func testMutedDictationRecordsNothing() {
+        let gate = MicrophoneGate(MicrophoneGateTests.Tone(), onLevel: { _ in })
+        gate.handsFree = false
+        gate.muted = true
+        gate.startDictation()
+        _ = frame(gate)
+        XCTAssertEqual(gate.stopDictation(), [])
+    }
+}
+
+/// The writer both dictation screens share: one line per utterance, flushed to the file as it is
+/// recognized, nothing for an utterance with no words.
+final class DictationWriterTests: XCTestCase {
+    final class Scripted: Transcribing, @unchecked Sendable {
+        private let lock = NSLock()
+        private var texts: [String]
+        private(set) var lengths: [Int] = []
+        init(_ texts: [String]) { self.texts = texts }
+        func transcribe(_ samples: [Float]) throws -> Transcript {
+            lock.withLock {
+                lengths.append(samples.count)
+                return Transcript(text: texts.removeFirst(), segments: [], language: "en")
+            }
+        }
+    }
+
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var values: [String] = []
+        func add(_ v: String) { lock.withLock { values.append(v) } }
+        var all: [String] { lock.withLock { values } }
+    }
+
+    func testEachUtteranceIsAppendedToTheFileAndShown() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dictation-\(getpid()).txt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "earlier\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let asr = Scripted([" What time is it? ", "  ", "Thank you."])
+        let shown = Lines()
+        let writer = DictationWriter(asr: asr, sink: try DictationOutput(path: path), onText: { shown.add($0) },
+                                     onNothing: { shown.add("(nothing)") })
+        writer.add([Float](repeating: 0.1, count: 16000))
+        writer.add([Float](repeating: 0.1, count: 8000))
+        writer.add([Float](repeating: 0.1, count: 8000), sampleRate: 8000)   // resampled to 16 kHz
+        writer.add([])                                                         // nothing to transcribe
+        XCTAssertTrue(writer.finish(timeout: 10))
+        XCTAssertFalse(writer.isBusy)
+        XCTAssertEqual(shown.all, ["What time is it?", "(nothing)", "Thank you."])
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "earlier\nWhat time is it?\nThank you.\n")
+        XCTAssertEqual(asr.lengths.count, 3)
+        XCTAssertEqual(Double(asr.lengths[2]), 16000, accuracy: 200)
+    }
+}

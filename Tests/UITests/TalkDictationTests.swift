@@ -1,0 +1,86 @@
+import AudioIO
+import Foundation
+import XCTest
+
+/// Dictation mode inside `confab talk`, in a real pseudo-terminal with file-plugin devices and the real
+/// default models: Tab reaches dictation, Space opens the microphone before the spoken phrase and closes it
+/// after (timed by the on-screen level meter, so a slow machine only shifts the timeline), and the words
+/// appear on screen and in --dictation-output without a reply, a turn or any sound on the speaker.
+final class TalkDictationTests: XCTestCase {
+    var pty: PseudoTerminal!
+
+    override func setUpWithError() throws {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: PseudoTerminal.binary), "confab not built next to the tests")
+        pty = try PseudoTerminal("talkdictate")
+    }
+    override func tearDown() { pty.close() }
+
+    /// Filled cells of the microphone meter on the state row (0: silence).
+    static func meter(_ screen: String) -> Int? {
+        guard let row = screen.split(separator: "\n").first(where: { $0.contains(" mic ") && ($0.contains("▮") || $0.contains("·····")) })
+        else { return nil }
+        return row.filter { $0 == "▮" }.count
+    }
+
+    func testDictationModeWritesTheWordsOnScreenAndToTheFileWithoutAReply() throws {
+        // Capture starts when the models are ready (cached, they load in about a second): 6 s of silence
+        // before the phrase leave time to reach dictation and open the microphone.
+        try pty.writeDevices(mic: try spokenQuestion("what_time.wav", after: 6, trailing: 20), speaker: true)
+        // Wide enough for the whole header.
+        pty.start(["--capture-device", "mic", "--playback-device", "spk", "--dictation-output", "dictated.txt",
+                   "--session-log", "turns.jsonl"], cols: 160)
+
+        // Tab (while the models load, or just after): hands-free → push-to-talk → typed → dictation.
+        pty.waitFor("the screen") { $0.contains("loading speech recognition") }
+        pty.press("Tab", until: "confab · push-to-talk ·")
+        pty.press("Tab", until: "confab · typed ·")
+        pty.press("Tab", until: "confab · dictation ·")
+        let ready = pty.waitFor("the models to load", timeout: 120) { $0.contains("· ready in ") && $0.contains("mode: dictation — Space starts and stops") }
+        XCTAssertTrue(ready.contains("Space dictate/stop · Tab mode"), "dictation's keys on the help line: \(ready)")
+        XCTAssertTrue(ready.contains("dictation → dictated.txt"), "the header names the file: \(ready)")
+        XCTAssertEqual(Self.meter(ready), 0, "the phrase has not started yet: \(ready)")
+
+        pty.send("Space")
+        pty.waitFor("the open microphone") { $0.contains("dictating — press Space to stop") }
+        pty.waitFor("the phrase on the meter", timeout: 20) { (Self.meter($0) ?? 0) > 0 }
+        // The end of the phrase: the meter at rest for a whole second (longer than a pause between words).
+        var quietSince: Date?
+        pty.waitFor("the end of the phrase", timeout: 20) { s in
+            if Self.meter(s) == 0 { quietSince = quietSince ?? Date() } else { quietSince = nil }
+            return quietSince.map { Date().timeIntervalSince($0) >= 1 } ?? false
+        }
+        pty.send("Space")
+
+        let written = pty.waitFor("the dictated line", timeout: 30) { $0.lowercased().contains("dictated › what time is it") }
+        XCTAssertFalse(written.contains("you › "), "no conversation turn: \(written)")
+        let file = try String(contentsOfFile: pty.path("dictated.txt"), encoding: .utf8)
+        XCTAssertTrue(file.lowercased().contains("what time is it"), "flushed per utterance, before quitting: \(file)")
+        XCTAssertEqual(file.split(separator: "\n").count, 1, file)
+
+        // No reply: give a (wrongly started) turn time to show, then back to a conversation mode.
+        sleep(2)
+        pty.press("Tab", until: "confab · hands-free ·")
+        let back = pty.waitFor("hands-free's keys") { $0.contains("just talk · Tab mode") }
+        XCTAssertFalse(back.contains("confab › "), "no reply to dictated words: \(back)")
+        XCTAssertFalse(back.contains("you › "), "dictated words are not a turn: \(back)")
+        XCTAssertFalse(back.contains("last turn:"), back)
+        XCTAssertTrue(back.lowercased().contains("dictated › what time is it"), "the dictated line stays on screen: \(back)")
+
+        pty.send("q")
+        XCTAssertEqual(pty.waitForExit(), "0")
+        pty.assertTerminalSane()
+        XCTAssertEqual(pty.played().filter { abs($0) > 0.01 }.count, 0, "nothing was spoken")
+        let turns = (try? String(contentsOfFile: pty.path("turns.jsonl"), encoding: .utf8)) ?? ""
+        XCTAssertFalse(turns.lowercased().contains("what time"), "no turn in the session log: \(turns)")
+    }
+
+    func testHelpListsTheModesAndKeysWithDefaults() throws {
+        try pty.writeDevices(mic: nil, speaker: false)
+        pty.start(["talk", "--help"], cols: 200, rows: 60)
+        XCTAssertEqual(pty.waitForExit(), "0")
+        let help = pty.screen()
+        for s in ["hands-free", "push-to-talk", "typed", "dictation", "--dictation-output", "Space", "Tab", "q, Ctrl-C", "--mode hands-free"] {
+            XCTAssertTrue(help.contains(s), "help mentions \(s): \(help)")
+        }
+    }
+}
