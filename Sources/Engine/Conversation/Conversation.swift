@@ -234,9 +234,16 @@ public final class Conversation: @unchecked Sendable {
         // Recognition (and, speculatively, the reply) started during the hangover.
         var early: (speechEnd: Int, task: Task<String, Error>, turn: ReplyTurn?)?
         var samplesRead = 0
-        /// When the frame holding absolute sample `index` was read: the end of speech in wall-clock time.
+        // When each of the last frames was read (a ring, allocated once): a file is read faster than real time,
+        // so the end of speech is when its frame came in, not "now minus the audio since".
+        let readTimes = 1024
+        var readAt = [ContinuousClock.Instant](repeating: .now, count: readTimes)
+        /// When the frame holding the sample just before absolute index `index` was read: the end of speech
+        /// in wall-clock time.
         func instant(ofSample index: Int) -> ContinuousClock.Instant {
-            .now - .seconds(Double(max(0, samplesRead - index)) / Double(captureRate))
+            let frame = max(0, index - 1) / frameSize, framesRead = samplesRead / frameSize
+            if frame < framesRead && framesRead - frame <= readTimes { return readAt[frame % readTimes] }
+            return .now - .seconds(Double(max(0, samplesRead - index)) / Double(captureRate))
         }
         func dropEarly() {
             if let t = early?.turn { lock.withLock { discardLocked(t) } }
@@ -249,6 +256,7 @@ public final class Conversation: @unchecked Sendable {
             }
             let n = capture.read(into: near, count: frameSize)
             if n <= 0 { break }
+            readAt[(samplesRead / frameSize) % readTimes] = .now
             samplesRead += frameSize
             if n < frameSize { (near + n).update(repeating: 0, count: frameSize - n) }
 
