@@ -25,6 +25,10 @@ void confab_round_f16(float *x, size_t n);
 /// Dot product of one weight row of `n` elements (ggml type `type`) with one prepared activation vector.
 float confab_dot(int type, int n, const void *w, const void *x);
 
+/// The same dot product of one weight row against 4 prepared activation vectors at x + t·xStride bytes (t = 0..3),
+/// the weight blocks unpacked once for all 4; out[t] is bit-identical to confab_dot with activation t.
+void confab_dot4(int type, int n, const void *w, const void *x, size_t xStride, float out[4]);
+
 /// out[t·outStride + r] = row r of W · activation t, for rows r0..<r1 and t in 0..<T.
 /// W rows are `rowBytes` apart; activation t starts at x + t·xStride bytes.
 void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int n,
