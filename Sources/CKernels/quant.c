@@ -411,85 +411,25 @@ float confab_dot(int type, int n, const void *w, const void *x) {
 // operations of the one-row kernels above in the same order (same products, same fma into the same 8 lanes,
 // same final sums), so out[t] is bit-identical to dot_*(n, w, y[t]); the tests check that.
 
-#define Y32(t, i) ((const q8_32 *)(xb + (size_t)(t) * xs) + (i))
 #define YK(t, i) ((const q8_K *)(xb + (size_t)(t) * xs) + (i))
 
-static void dot4_q4_0(int n, const uint8_t *w, const uint8_t *xb, size_t xs, float out[4]) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int i = 0; i < n / 32; i++, w += 18) {
-        const float dw = f16(w);
-        const __m256i qx = _mm256_sub_epi8(nibbles32(w + 2), _mm256_set1_epi8(8));
-        const __m256i ax = _mm256_sign_epi8(qx, qx);   // |x|, the sign goes onto y (mul_sum_i8)
-#define STEP(t, acc) { const q8_32 *y = Y32(t, i); \
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs); \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y->d), mul_sum_us8(ax, _mm256_sign_epi8(qy, qx)), acc); }
-        STEP(0, a0) STEP(1, a1) STEP(2, a2) STEP(3, a3)
-#undef STEP
-    }
-    out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
-}
+// AVX2: unsigned·signed bytes via vpmaddubsw, pairs summed to 8 int32 lanes by vpmaddwd.
+#define DOT4_ATTR
+#define DOT4_NAME(t) dot4_##t
+#define DOT4_US8(ax, sy) mul_sum_us8(ax, sy)
+#include "dot4_q32.h"
+#undef DOT4_ATTR
+#undef DOT4_NAME
+#undef DOT4_US8
 
-static void dot4_q4_1(int n, const uint8_t *w, const uint8_t *xb, size_t xs, float out[4]) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
-    for (int i = 0; i < n / 32; i++, w += 20) {
-        const float dw = f16(w), mw = f16(w + 2);
-        const __m256i qx = nibbles32(w + 4);
-#define STEP(t, acc, ms) { const q8_32 *y = Y32(t, i); ms += mw * y->s; \
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs); \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y->d), mul_sum_us8(qx, qy), acc); }
-        STEP(0, a0, m0) STEP(1, a1, m1) STEP(2, a2, m2) STEP(3, a3, m3)
-#undef STEP
-    }
-    out[0] = hsum8(a0) + m0; out[1] = hsum8(a1) + m1; out[2] = hsum8(a2) + m2; out[3] = hsum8(a3) + m3;
-}
-
-static void dot4_q5_0(int n, const uint8_t *w, const uint8_t *xb, size_t xs, float out[4]) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int i = 0; i < n / 32; i++, w += 22) {
-        const float dw = f16(w);
-        __m256i qx = nibbles32(w + 6);
-        qx = _mm256_or_si256(qx, _mm256_andnot_si256(bits32(w + 2), _mm256_set1_epi8((char)0xF0)));
-        const __m256i ax = _mm256_sign_epi8(qx, qx);
-#define STEP(t, acc) { const q8_32 *y = Y32(t, i); \
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs); \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y->d), mul_sum_us8(ax, _mm256_sign_epi8(qy, qx)), acc); }
-        STEP(0, a0) STEP(1, a1) STEP(2, a2) STEP(3, a3)
-#undef STEP
-    }
-    out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
-}
-
-static void dot4_q5_1(int n, const uint8_t *w, const uint8_t *xb, size_t xs, float out[4]) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
-    for (int i = 0; i < n / 32; i++, w += 24) {
-        const float dw = f16(w), mw = f16(w + 2);
-        __m256i qx = nibbles32(w + 8);
-        qx = _mm256_or_si256(qx, _mm256_and_si256(bits32(w + 4), _mm256_set1_epi8(0x10)));
-#define STEP(t, acc, ms) { const q8_32 *y = Y32(t, i); ms += mw * y->s; \
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs); \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y->d), mul_sum_us8(qx, qy), acc); }
-        STEP(0, a0, m0) STEP(1, a1, m1) STEP(2, a2, m2) STEP(3, a3, m3)
-#undef STEP
-    }
-    out[0] = hsum8(a0) + m0; out[1] = hsum8(a1) + m1; out[2] = hsum8(a2) + m2; out[3] = hsum8(a3) + m3;
-}
-
-static void dot4_q8_0(int n, const uint8_t *w, const uint8_t *xb, size_t xs, float out[4]) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int i = 0; i < n / 32; i++, w += 34) {
-        const float dw = f16(w);
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)(w + 2));
-        const __m256i ax = _mm256_sign_epi8(qx, qx);
-#define STEP(t, acc) { const q8_32 *y = Y32(t, i); \
-        const __m256i qy = _mm256_loadu_si256((const __m256i *)y->qs); \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y->d), mul_sum_us8(ax, _mm256_sign_epi8(qy, qx)), acc); }
-        STEP(0, a0) STEP(1, a1) STEP(2, a2) STEP(3, a3)
-#undef STEP
-    }
-    out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
-}
+// AVX-512 VNNI (Zen 4, Ice Lake and later): vpdpbusd on 256-bit registers; checked at run time.
+#define DOT4_ATTR __attribute__((target("avx512f,avx512vl,avx512bw,avx512vnni")))
+#define DOT4_NAME(t) dot4v_##t
+#define DOT4_US8(ax, sy) _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy))
+#include "dot4_q32.h"
+#undef DOT4_ATTR
+#undef DOT4_NAME
+#undef DOT4_US8
 
 static inline float hsum4(__m128 a) {
     a = _mm_add_ps(a, _mm_movehl_ps(a, a));
@@ -621,23 +561,122 @@ static void dot4_q6_K(int n, const uint8_t *w, const uint8_t *xb, size_t xs, flo
     }
     out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
 }
-#undef Y32
 #undef YK
+
+// MARK: VNNI tiles of 4 weight rows × 4 activation rows (prefill, 32-element block types)
+//
+// vpdpbusd accumulates into int32 without vpmaddubsw's int16 pairs, so the weights can be used unsigned,
+// x = u - off with u in 0..255, and the offset folded into the accumulator's start: Σ x·y = Σ u·y - off·Σ y, with
+// -off·Σy (per activation block, in the same 8 lanes of 4 bytes) computed once and shared by the 4 weight rows.
+// That drops the per-pair vpsignb of the signed types, and each activation block (bytes, scale, offset sums) is
+// loaded once for 4 rows. The 8 lane sums are the same integers as the one-row kernels' (Q4_0 u = nibble, off 8;
+// Q5_0 u = nibble | high bit << 4, off 16; Q8_0 u = x + 128, off 128; Q4_1/Q5_1 no offset) and they then take the
+// same float steps, so every output is bit-identical to dot_* (the tests check it).
+//   W rows w + r·rowBytes (r = 0..3), activation rows xb + t·xs (t = 0..3); out[t·outStride + r].
+#define VNNI_ATTR __attribute__((target("avx512f,avx512vl,avx512bw,avx512vnni")))
+
+
+static VNNI_ATTR inline __attribute__((always_inline)) void tile_q32(const int type, const int RM, const int RN, int n,
+        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, float *out, size_t outStride) {
+    const int bb = type == 2 ? 18 : type == 3 ? 20 : type == 6 ? 22 : type == 7 ? 24 : 34;
+    const int off = type == 2 ? 8 : type == 6 ? 16 : type == 8 ? 128 : 0;
+    const int hasMin = type == 3 || type == 7;
+    __m256 acc[4][8];   // [row][token]
+    float ms[4][8];
+    for (int r = 0; r < RM; r++) for (int t = 0; t < RN; t++) { acc[r][t] = _mm256_setzero_ps(); ms[r][t] = 0; }
+    for (int i = 0; i < n / 32; i++) {
+        __m256i yq[8], c[8];
+        __m256 dy[8];
+        float ys[8];
+        for (int t = 0; t < RN; t++) {
+            const q8_32 *y = (const q8_32 *)(xb + (size_t)t * xs) + i;
+            yq[t] = _mm256_loadu_si256((const __m256i *)y->qs);
+            dy[t] = _mm256_broadcast_ss(&y->d);
+            c[t] = off ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), yq[t]))
+                       : _mm256_setzero_si256();
+            ys[t] = y->s;
+        }
+        for (int r = 0; r < RM; r++) {
+            const uint8_t *wb = w + (size_t)r * rowBytes + (size_t)i * bb;
+            const __m256 dwv = _mm256_set1_ps(f16(wb));
+            __m256i u;
+            float mw = 0;
+            switch (type) {
+            case 2: u = nibbles32(wb + 2); break;
+            case 3: u = nibbles32(wb + 4); mw = f16(wb + 2); break;
+            case 6: u = _mm256_or_si256(nibbles32(wb + 6), _mm256_and_si256(bits32(wb + 2), _mm256_set1_epi8(0x10))); break;
+            case 7: u = _mm256_or_si256(nibbles32(wb + 8), _mm256_and_si256(bits32(wb + 4), _mm256_set1_epi8(0x10))); mw = f16(wb + 2); break;
+            default: u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wb + 2)), _mm256_set1_epi8((char)0x80)); break;
+            }
+            for (int t = 0; t < RN; t++) {
+                if (hasMin) ms[r][t] += mw * ys[t];
+                const __m256 sum = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(c[t], u, yq[t]));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dwv, dy[t]), sum, acc[r][t]);
+            }
+        }
+    }
+    for (int t = 0; t < RN; t++)
+        for (int r = 0; r < RM; r++)
+            out[(size_t)t * outStride + r] = hasMin ? hsum8(acc[r][t]) + ms[r][t] : hsum8(acc[r][t]);
+}
+
+typedef void (*tile_fn)(int, const uint8_t *, size_t, const uint8_t *, size_t, float *, size_t);
+typedef struct { tile_fn f; int rm, rn; } tile_kernel;
+// Tile shapes measured on Zen 4 (2 cores, noisy): 4 rows × 8 tokens for the types with an offset, 1 × 8 for the
+// ones with a min (Q4_1/Q5_1 have no offset sums to share between rows).
+#define TILE(name, T, RM, RN) static VNNI_ATTR void name(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, float *o, size_t os) \
+    { tile_q32(T, RM, RN, n, w, rb, xb, xs, o, os); }
+TILE(tile_q4_0, 2, 4, 8) TILE(tile_q4_1, 3, 1, 8) TILE(tile_q5_0, 6, 4, 8) TILE(tile_q5_1, 7, 1, 8) TILE(tile_q8_0, 8, 4, 8)
+#undef TILE
 
 typedef void (*dot4_fn)(int, const uint8_t *, const uint8_t *, size_t, float *);
 
+static int use_vnni = -1;   // -1: not yet checked
+
+int confab_vnni(int enable) {
+    int has = 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    has = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+#endif
+    if (enable >= 0) use_vnni = enable && has;
+    else if (use_vnni < 0) use_vnni = has;
+    return use_vnni;
+}
+
 static dot4_fn dot4_for(int type) {
+    const int v = use_vnni >= 0 ? use_vnni : confab_vnni(-1);
     switch (type) {
-    case 2: return dot4_q4_0;
-    case 3: return dot4_q4_1;
-    case 6: return dot4_q5_0;
-    case 7: return dot4_q5_1;
-    case 8: return dot4_q8_0;
+    case 2: return v ? dot4v_q4_0 : dot4_q4_0;
+    case 3: return v ? dot4v_q4_1 : dot4_q4_1;
+    case 6: return v ? dot4v_q5_0 : dot4_q5_0;
+    case 7: return v ? dot4v_q5_1 : dot4_q5_1;
+    case 8: return v ? dot4v_q8_0 : dot4_q8_0;
     case 12: return dot4_q4_K;
     case 13: return dot4_q5_K;
     case 14: return dot4_q6_K;
     default: return 0;   // float weights: one row at a time
     }
+}
+
+static tile_kernel tile_for(int type) {
+    tile_kernel none = { 0, 0, 0 };
+    if (!(use_vnni >= 0 ? use_vnni : confab_vnni(-1))) return none;
+    switch (type) {
+    case 2: return (tile_kernel){ tile_q4_0, 4, 8 };
+    case 3: return (tile_kernel){ tile_q4_1, 1, 8 };
+    case 6: return (tile_kernel){ tile_q5_0, 4, 8 };
+    case 7: return (tile_kernel){ tile_q5_1, 1, 8 };
+    case 8: return (tile_kernel){ tile_q8_0, 4, 8 };
+    default: return none;
+    }
+}
+
+int confab_tile(int type, int n, const void *w, size_t rowBytes, const void *x, size_t xStride, float *out, size_t outStride) {
+    tile_kernel k = tile_for(type);
+    if (!k.f) return 0;
+    k.f(n, (const uint8_t *)w, rowBytes, (const uint8_t *)x, xStride, out, outStride);
+    return k.rm * 16 + k.rn;
 }
 
 void confab_dot4(int type, int n, const void *w, const void *x, size_t xStride, float out[4]) {
@@ -671,13 +710,30 @@ void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int
         for (int r = r0; r < r1; r++) out[r] = f(n, wb + (size_t)r * rowBytes, xb);
         return;
     }
-    // Prefill: tiles of RT weight rows × all tokens, 4 tokens per pass over a row, so a tile's weight rows stay in
-    // L1 while the activations stream from L2. Leftover tokens (T mod 4) take the one-row kernel.
+    // Prefill: tiles of RT weight rows × all tokens, 4 tokens per pass over a row (4 rows at once with VNNI), so a
+    // tile's weight rows stay in L1 while the activations stream from L2. Leftover tokens (T mod 4) take the one-row
+    // kernel.
     dot4_fn f4 = dot4_for(type);
+    const tile_kernel tk = tile_for(type);   // RM rows × RN tokens where the CPU has VNNI
+    const tile_fn ft = tk.f;
+    const int TILE_RM = tk.rm, TILE_RN = tk.rn;
     const int RT = 16, T4 = f4 ? T / 4 * 4 : 0;
     for (int rb = r0; rb < r1; rb += RT) {
         const int re = rb + RT < r1 ? rb + RT : r1;
-        for (int t = 0; t < T4; t += 4) {
+        int t = 0;
+        if (ft) for (; t + TILE_RN <= T; t += TILE_RN) {
+            const uint8_t *xt = xb + (size_t)t * xStride;
+            float *ot = out + (size_t)t * outStride;
+            int r = rb;
+            for (; r + TILE_RM <= re; r += TILE_RM) ft(n, wb + (size_t)r * rowBytes, rowBytes, xt, xStride, ot + r, outStride);
+            for (; r < re; r++)
+                for (int k = 0; k < TILE_RN; k += 4) {
+                    float o[4];
+                    f4(n, wb + (size_t)r * rowBytes, xt + (size_t)k * xStride, xStride, o);
+                    for (int j = 0; j < 4; j++) ot[(size_t)(k + j) * outStride + r] = o[j];
+                }
+        }
+        for (; t < T4; t += 4) {
             const uint8_t *xt = xb + (size_t)t * xStride;
             float *ot = out + (size_t)t * outStride;
             for (int r = rb; r < re; r++) {

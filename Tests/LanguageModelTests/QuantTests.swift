@@ -154,23 +154,42 @@ final class QuantTests: XCTestCase {
         return (buf, stride)
     }
 
-    /// The prefill kernel (one weight row against 4 activation rows, blocks unpacked once) must give exactly the
-    /// one-row kernel's numbers, directly and through quantMatmul with T = 11 (two 4-row passes and 3 left over).
+    /// The prefill kernels (one weight row against 4 activation rows, blocks unpacked once; with VNNI, tiles of
+    /// RM rows × RN activation rows) must give exactly the one-row kernel's numbers, directly and through quantMatmul
+    /// with T = 13 (an 8-token tile pass, a 4-row pass, 1 left over).
     static func checkFourRowKernel(_ type: GGMLType, _ w: UnsafeRawPointer, rows: Int, cols: Int, seed: UInt64,
                                    _ label: String, file: StaticString = #filePath, line: UInt = #line) {
-        let T = 11
+        let T = 13
         var rng = TestRNG(seed)
         let x = (0..<(T * cols)).map { _ in rng.float(-2, 2) }
         let (xq, stride) = prepared(type, x, rows: T, cols: cols)
         defer { xq.deallocate() }
         let W = QuantMatrix(type: type, rows: rows, columns: cols, data: w)
         var four = [Float](repeating: .nan, count: 4)
-        for r in 0..<rows {
-            let wr = w + r * W.rowBytes
-            confab_dot4(Int32(type.rawValue), Int32(cols), wr, xq + 4 * stride, stride, &four)
-            for t in 0..<4 {
-                let one = confab_dot(Int32(type.rawValue), Int32(cols), wr, xq + (4 + t) * stride)
-                XCTAssertEqual(four[t].bitPattern, one.bitPattern, "\(label) row \(r) token \(t): \(four[t]) vs \(one)", file: file, line: line)
+        // both variants of the 4-row kernels where the CPU has VNNI (vpdpbusd), the AVX2 one everywhere
+        let vnni = confab_vnni(-1)
+        defer { _ = confab_vnni(vnni) }
+        for mode in vnni == 1 ? [Int32(0), 1] : [0] {
+            _ = confab_vnni(mode)
+            for r in 0..<rows {
+                let wr = w + r * W.rowBytes
+                confab_dot4(Int32(type.rawValue), Int32(cols), wr, xq + 4 * stride, stride, &four)
+                for t in 0..<4 {
+                    let one = confab_dot(Int32(type.rawValue), Int32(cols), wr, xq + (4 + t) * stride)
+                    XCTAssertEqual(four[t].bitPattern, one.bitPattern, "\(label) vnni \(mode) row \(r) token \(t): \(four[t]) vs \(one)", file: file, line: line)
+                }
+            }
+            // the tile kernel at rows 1..., tokens 2...
+            var tile = [Float](repeating: .nan, count: 8 * rows)
+            let shape = Int(confab_tile(Int32(type.rawValue), Int32(cols), w + W.rowBytes, W.rowBytes, xq + 2 * stride, stride, &tile, rows))
+            if mode == 1 && [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0].contains(type) { XCTAssertNotEqual(shape, 0, "\(label): no VNNI tile", file: file, line: line) }
+            if shape != 0 {
+                let rm = shape / 16, rn = shape % 16
+                XCTAssertTrue(rm <= rows - 1 && rn <= 8, "\(label) tile \(rm)×\(rn)", file: file, line: line)
+                for r in 0..<rm { for t in 0..<rn {
+                    let one = confab_dot(Int32(type.rawValue), Int32(cols), w + (1 + r) * W.rowBytes, xq + (2 + t) * stride)
+                    XCTAssertEqual(tile[t * rows + r].bitPattern, one.bitPattern, "\(label) tile row \(r) token \(t): \(tile[t * rows + r]) vs \(one)", file: file, line: line)
+                } }
             }
         }
         var batched = [Float](repeating: .nan, count: T * rows), single = [Float](repeating: .nan, count: rows)
