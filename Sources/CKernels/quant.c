@@ -604,8 +604,11 @@ static VNNI_ATTR inline __attribute__((always_inline)) void tile_q32(const int t
             switch (type) {
             case 2: u = nibbles32(wb + 2); break;
             case 3: u = nibbles32(wb + 4); mw = f16(wb + 2); break;
-            case 6: u = _mm256_or_si256(nibbles32(wb + 6), _mm256_and_si256(bits32(wb + 2), _mm256_set1_epi8(0x10))); break;
-            case 7: u = _mm256_or_si256(nibbles32(wb + 8), _mm256_and_si256(bits32(wb + 4), _mm256_set1_epi8(0x10))); mw = f16(wb + 2); break;
+            // the 32 high bits straight into a mask register: bit j sets 16 in byte j (element j), one masked add
+            case 6: { uint32_t qh; memcpy(&qh, wb + 2, 4); const __m256i q = nibbles32(wb + 6);
+                      u = _mm256_mask_add_epi8(q, (__mmask32)qh, q, _mm256_set1_epi8(0x10)); break; }
+            case 7: { uint32_t qh; memcpy(&qh, wb + 4, 4); const __m256i q = nibbles32(wb + 8);
+                      u = _mm256_mask_add_epi8(q, (__mmask32)qh, q, _mm256_set1_epi8(0x10)); mw = f16(wb + 2); break; }
             default: u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wb + 2)), _mm256_set1_epi8((char)0x80)); break;
             }
             for (int t = 0; t < RN; t++) {
