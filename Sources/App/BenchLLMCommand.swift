@@ -42,16 +42,20 @@ struct BenchLLM: ParsableCommand {
                 let tg = Double(decodeTokens) / Date().timeIntervalSince(b)
                 prefill = max(prefill, pp); decode = max(decode, tg)
             }
-            let weights = m.file.tensors.values.reduce(0) { $0 + $1.byteCount }
+            // Bytes of weights one decoded token reads: every tensor but the embedding table when the output head is a
+            // separate tensor (then only one embedding row is read); with a tied head the table is the head.
+            let all = m.file.tensors.values.reduce(0) { $0 + $1.byteCount }
+            let tiedHead = m.file.tensors["output.weight"] == nil
+            let weights = tiedHead ? all : all - (m.file.tensors["token_embd.weight"]?.byteCount ?? 0)
             if json {
                 try LLMOptions.printJSON([
                     "model": url.path, "threads": EngineThreads.count, "load_s": load,
                     "prompt_tokens": promptTokens, "decode_tokens": decodeTokens,
                     "prefill_tok_per_s": prefill, "decode_tok_per_s": decode,
-                    "weight_bytes": weights, "decode_weight_gb_per_s": decode * Double(weights) / 1e9,
+                    "weight_bytes": all, "weight_bytes_per_token": weights, "decode_weight_gb_per_s": decode * Double(weights) / 1e9,
                 ])
             } else {
-                print("model    \(url.lastPathComponent) (\(m.config.architecture), \(formatBytes(weights)) of weights), \(EngineThreads.count) threads")
+                print("model    \(url.lastPathComponent) (\(m.config.architecture), \(formatBytes(all)) of weights, \(formatBytes(weights)) read per token), \(EngineThreads.count) threads")
                 print(String(format: "load     %.2f s", load))
                 print(String(format: "prefill  %.1f tok/s (%d tokens)", prefill, promptTokens))
                 print(String(format: "decode   %.1f tok/s (%d tokens, %.1f GB/s of weights)", decode, decodeTokens, decode * Double(weights) / 1e9))

@@ -91,30 +91,44 @@ void confab_quantize_q8_32(const float *x, void *vy, int n) {
 }
 
 void confab_quantize_q8_K(const float *x, void *vy, int n) {
+    // ggml's quantize_row_q8_K_ref, vectorized with the same arithmetic: the scale comes from the first element of
+    // largest magnitude (signed, so it maps to -127 exactly), q = round-to-nearest-even(iscale·x) (ggml's
+    // nearest_int, and cvtps under the default MXCSR), d = 1/iscale.
     q8_K *y = (q8_K *)vy;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int i = 0; i < n / 256; i++) {
         const float *xb = x + 256 * i;
-        float amax = 0, max = 0;
-        for (int j = 0; j < 256; j++) {
-            float ax = fabsf(xb[j]);
-            if (ax > amax) { amax = ax; max = xb[j]; }
-        }
-        if (amax == 0) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < 256; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + j)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        if (!(amax > 0)) {
             y[i].d = 0;
             memset(y[i].qs, 0, 256);
             memset(y[i].bsums, 0, 32);
             continue;
         }
-        // As ggml: scale by the signed extreme so it maps to -127 exactly.
-        const float iscale = -127.f / max;
-        for (int j = 0; j < 256; j++) {
-            int v = (int)lrintf(iscale * xb[j]);
-            y[i].qs[j] = (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
+        int k = 0;
+        while (k < 255 && fabsf(xb[k]) != amax) k++;
+        const float iscale = -127.f / xb[k];
+        const __m256 mul = _mm256_set1_ps(iscale);
+        for (int j = 0; j < 256; j += 32) {
+            __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j), mul));
+            __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 8), mul));
+            __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 16), mul));
+            __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 24), mul));
+            // |iscale·x| ≤ 127 by construction; the saturating packs are the clamp
+            i0 = _mm256_packs_epi32(i0, i1);
+            i2 = _mm256_packs_epi32(i2, i3);
+            i0 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i0, i2), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(y[i].qs + j), i0);
         }
-        for (int j = 0; j < 16; j++) {
-            int s = 0;
-            for (int l = 0; l < 16; l++) s += y[i].qs[16 * j + l];
-            y[i].bsums[j] = (int16_t)s;
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int l = 0; l < 16; l++) sum += y[i].qs[16 * g + l];
+            y[i].bsums[g] = (int16_t)sum;
         }
         y[i].d = 1 / iscale;
     }
@@ -389,6 +403,291 @@ float confab_dot(int type, int n, const void *w, const void *x) {
     }
 }
 
+// MARK: four activation rows per pass over a weight row (prefill)
+//
+// Prefill multiplies each weight row by T activation rows. Unpacking a weight block (nibbles, high bits,
+// K-quant scales) costs as much as the integer dot product itself, so these kernels unpack each block once and
+// dot it against 4 activation rows: y[t] = x + t·xs bytes, t = 0..3. Per activation row they do exactly the
+// operations of the one-row kernels above in the same order (same products, same fma into the same 8 lanes,
+// same final sums), so out[t] is bit-identical to dot_*(n, w, y[t]); the tests check that.
+
+#define YK(t, i) ((const q8_K *)(xb + (size_t)(t) * xs) + (i))
+
+// AVX2: unsigned·signed bytes via vpmaddubsw, pairs summed to 8 int32 lanes by vpmaddwd.
+#define DOT4_ATTR
+#define DOT4_NAME(t) dot4_##t
+#define DOT4_US8(ax, sy) mul_sum_us8(ax, sy)
+#include "dot4_q32.h"
+#undef DOT4_ATTR
+#undef DOT4_NAME
+#undef DOT4_US8
+
+// AVX-512 VNNI (Zen 4, Ice Lake and later): vpdpbusd on 256-bit registers; checked at run time.
+#define DOT4_ATTR __attribute__((target("avx512f,avx512vl,avx512bw,avx512vnni")))
+#define DOT4_NAME(t) dot4v_##t
+#define DOT4_US8(ax, sy) _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy))
+#include "dot4_q32.h"
+#undef DOT4_ATTR
+#undef DOT4_NAME
+#undef DOT4_US8
+
+static inline float hsum4(__m128 a) {
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+// Q4_K / Q5_K: the scales, mins and (Q5_K) high bits are unpacked once per block, the 4-bit values once per
+// 64-value chunk j, then dotted against each activation row's bytes of that chunk.
+#define KQ_MINS(t) \
+    const __m256i q8sums##t = _mm256_loadu_si256((const __m256i *)YK(t, i)->bsums); \
+    const __m128i q8s##t = _mm_hadd_epi16(_mm256_extracti128_si256(q8sums##t, 0), _mm256_extracti128_si256(q8sums##t, 1)); \
+    m##t = _mm_fmadd_ps(_mm_set1_ps(-YK(t, i)->d * dmw), _mm_cvtepi32_ps(_mm_madd_epi16(mins, q8s##t)), m##t);
+
+static void dot4_q4_K(int n, const uint8_t *w, const uint8_t *xb, size_t xs, float out[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m128 m0 = _mm_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+    uint32_t utmp[4];
+    for (int i = 0; i < n / 256; i++, w += 144) {
+        const float dw = f16(w), dmw = f16(w + 2);
+        k_scales(w + 4, utmp);
+        const __m256i mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
+        const __m128i mins = _mm256_extracti128_si256(mins_and_scales, 1);
+        KQ_MINS(0) KQ_MINS(1) KQ_MINS(2) KQ_MINS(3)
+        const __m128i sc128 = _mm256_extracti128_si256(mins_and_scales, 0);
+        const __m256i scales = _mm256_set_m128i(sc128, sc128);
+        const uint8_t *q4 = w + 16;
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+        for (int j = 0; j < 4; j++, q4 += 32) {
+            const __m256i q4bits = _mm256_loadu_si256((const __m256i *)q4);
+            const __m256i q4l = _mm256_and_si256(q4bits, m4);
+            const __m256i q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
+            const __m256i scl = scale_k4(scales, 2 * j), sch = scale_k4(scales, 2 * j + 1);
+#define STEP(t, s) { const int8_t *q8 = YK(t, i)->qs + 64 * j; \
+            const __m256i pl = _mm256_madd_epi16(scl, _mm256_maddubs_epi16(q4l, _mm256_loadu_si256((const __m256i *)q8))); \
+            const __m256i ph = _mm256_madd_epi16(sch, _mm256_maddubs_epi16(q4h, _mm256_loadu_si256((const __m256i *)(q8 + 32)))); \
+            s = _mm256_add_epi32(s, _mm256_add_epi32(pl, ph)); }
+            STEP(0, s0) STEP(1, s1) STEP(2, s2) STEP(3, s3)
+#undef STEP
+        }
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(YK(0, i)->d * dw), _mm256_cvtepi32_ps(s0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(YK(1, i)->d * dw), _mm256_cvtepi32_ps(s1), a1);
+        a2 = _mm256_fmadd_ps(_mm256_set1_ps(YK(2, i)->d * dw), _mm256_cvtepi32_ps(s2), a2);
+        a3 = _mm256_fmadd_ps(_mm256_set1_ps(YK(3, i)->d * dw), _mm256_cvtepi32_ps(s3), a3);
+    }
+    out[0] = hsum8(a0) + hsum4(m0); out[1] = hsum8(a1) + hsum4(m1);
+    out[2] = hsum8(a2) + hsum4(m2); out[3] = hsum8(a3) + hsum4(m3);
+}
+
+static void dot4_q5_K(int n, const uint8_t *w, const uint8_t *xb, size_t xs, float out[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m128 m0 = _mm_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+    uint32_t utmp[4];
+    for (int i = 0; i < n / 256; i++, w += 176) {
+        const float dw = f16(w), dmw = f16(w + 2);
+        k_scales(w + 4, utmp);
+        const __m256i mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
+        const __m128i mins = _mm256_extracti128_si256(mins_and_scales, 1);
+        KQ_MINS(0) KQ_MINS(1) KQ_MINS(2) KQ_MINS(3)
+        const __m128i sc128 = _mm256_extracti128_si256(mins_and_scales, 0);
+        const __m256i scales = _mm256_set_m128i(sc128, sc128);
+        const __m256i hbits = _mm256_loadu_si256((const __m256i *)(w + 16));
+        const uint8_t *q5 = w + 48;
+        __m256i hmask = _mm256_set1_epi8(1);
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+        for (int j = 0; j < 4; j++, q5 += 32) {
+            const __m256i q5bits = _mm256_loadu_si256((const __m256i *)q5);
+            const __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, hmask), hmask), _mm256_set1_epi8(16));
+            hmask = _mm256_slli_epi16(hmask, 1);
+            const __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, hmask), hmask), _mm256_set1_epi8(16));
+            hmask = _mm256_slli_epi16(hmask, 1);
+            const __m256i q5l = _mm256_add_epi8(_mm256_and_si256(q5bits, m4), h0);
+            const __m256i q5h = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(q5bits, 4), m4), h1);
+            const __m256i scl = scale_k4(scales, 2 * j), sch = scale_k4(scales, 2 * j + 1);
+#define STEP(t, s) { const int8_t *q8 = YK(t, i)->qs + 64 * j; \
+            const __m256i p0 = _mm256_madd_epi16(scl, _mm256_maddubs_epi16(q5l, _mm256_loadu_si256((const __m256i *)q8))); \
+            const __m256i p1 = _mm256_madd_epi16(sch, _mm256_maddubs_epi16(q5h, _mm256_loadu_si256((const __m256i *)(q8 + 32)))); \
+            s = _mm256_add_epi32(s, _mm256_add_epi32(p0, p1)); }
+            STEP(0, s0) STEP(1, s1) STEP(2, s2) STEP(3, s3)
+#undef STEP
+        }
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(YK(0, i)->d * dw), _mm256_cvtepi32_ps(s0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(YK(1, i)->d * dw), _mm256_cvtepi32_ps(s1), a1);
+        a2 = _mm256_fmadd_ps(_mm256_set1_ps(YK(2, i)->d * dw), _mm256_cvtepi32_ps(s2), a2);
+        a3 = _mm256_fmadd_ps(_mm256_set1_ps(YK(3, i)->d * dw), _mm256_cvtepi32_ps(s3), a3);
+    }
+    out[0] = hsum8(a0) + hsum4(m0); out[1] = hsum8(a1) + hsum4(m1);
+    out[2] = hsum8(a2) + hsum4(m2); out[3] = hsum8(a3) + hsum4(m3);
+}
+#undef KQ_MINS
+
+static void dot4_q6_K(int n, const uint8_t *w, const uint8_t *xb, size_t xs, float out[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i m2 = _mm256_set1_epi8(3);
+    const __m256i m32s = _mm256_set1_epi8(32);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < n / 256; i++, w += 210) {
+        const float dw = f16(w + 208);
+        const uint8_t *q4 = w, *qh = w + 128;
+        const __m128i scales = _mm_loadu_si128((const __m128i *)(w + 192));
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+        for (int j = 0, is = 0; j < 2; j++, is += 4) {
+            const __m256i c0 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, _mm_set_epi64x(0x0101010101010101LL * (2 * is + 1), 0x0101010101010101LL * (2 * is))));
+            const __m256i c1 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, _mm_set_epi64x(0x0101010101010101LL * (2 * is + 3), 0x0101010101010101LL * (2 * is + 2))));
+            const __m256i c2 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, _mm_set_epi64x(0x0101010101010101LL * (2 * is + 5), 0x0101010101010101LL * (2 * is + 4))));
+            const __m256i c3 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, _mm_set_epi64x(0x0101010101010101LL * (2 * is + 7), 0x0101010101010101LL * (2 * is + 6))));
+            const __m256i b1 = _mm256_loadu_si256((const __m256i *)q4); q4 += 32;
+            const __m256i b2 = _mm256_loadu_si256((const __m256i *)q4); q4 += 32;
+            const __m256i bh = _mm256_loadu_si256((const __m256i *)qh); qh += 32;
+            const __m256i x0 = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m2), 4));
+            const __m256i x1 = _mm256_or_si256(_mm256_and_si256(b2, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m2), 4));
+            const __m256i x2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4));
+            const __m256i x3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4));
+#define P(x, c, y) _mm256_madd_epi16(c, _mm256_sub_epi16(_mm256_maddubs_epi16(x, y), _mm256_maddubs_epi16(m32s, y)))
+#define STEP(t, s) { const __m256i *q8 = (const __m256i *)(YK(t, i)->qs + 128 * j); \
+            const __m256i y0 = _mm256_loadu_si256(q8), y1 = _mm256_loadu_si256(q8 + 1); \
+            const __m256i y2 = _mm256_loadu_si256(q8 + 2), y3 = _mm256_loadu_si256(q8 + 3); \
+            s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(P(x0, c0, y0), P(x1, c1, y1)), _mm256_add_epi32(P(x2, c2, y2), P(x3, c3, y3)))); }
+            STEP(0, s0) STEP(1, s1) STEP(2, s2) STEP(3, s3)
+#undef STEP
+#undef P
+        }
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(YK(0, i)->d * dw), _mm256_cvtepi32_ps(s0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(YK(1, i)->d * dw), _mm256_cvtepi32_ps(s1), a1);
+        a2 = _mm256_fmadd_ps(_mm256_set1_ps(YK(2, i)->d * dw), _mm256_cvtepi32_ps(s2), a2);
+        a3 = _mm256_fmadd_ps(_mm256_set1_ps(YK(3, i)->d * dw), _mm256_cvtepi32_ps(s3), a3);
+    }
+    out[0] = hsum8(a0); out[1] = hsum8(a1); out[2] = hsum8(a2); out[3] = hsum8(a3);
+}
+#undef YK
+
+// MARK: VNNI tiles of 4 weight rows × 4 activation rows (prefill, 32-element block types)
+//
+// vpdpbusd accumulates into int32 without vpmaddubsw's int16 pairs, so the weights can be used unsigned,
+// x = u - off with u in 0..255, and the offset folded into the accumulator's start: Σ x·y = Σ u·y - off·Σ y, with
+// -off·Σy (per activation block, in the same 8 lanes of 4 bytes) computed once and shared by the 4 weight rows.
+// That drops the per-pair vpsignb of the signed types, and each activation block (bytes, scale, offset sums) is
+// loaded once for 4 rows. The 8 lane sums are the same integers as the one-row kernels' (Q4_0 u = nibble, off 8;
+// Q5_0 u = nibble | high bit << 4, off 16; Q8_0 u = x + 128, off 128; Q4_1/Q5_1 no offset) and they then take the
+// same float steps, so every output is bit-identical to dot_* (the tests check it).
+//   W rows w + r·rowBytes (r = 0..3), activation rows xb + t·xs (t = 0..3); out[t·outStride + r].
+#define VNNI_ATTR __attribute__((target("avx512f,avx512vl,avx512bw,avx512vnni")))
+
+
+static VNNI_ATTR inline __attribute__((always_inline)) void tile_q32(const int type, const int RM, const int RN, int n,
+        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, float *out, size_t outStride) {
+    const int bb = type == 2 ? 18 : type == 3 ? 20 : type == 6 ? 22 : type == 7 ? 24 : 34;
+    const int off = type == 2 ? 8 : type == 6 ? 16 : type == 8 ? 128 : 0;
+    const int hasMin = type == 3 || type == 7;
+    __m256 acc[4][8];   // [row][token]
+    float ms[4][8];
+    for (int r = 0; r < RM; r++) for (int t = 0; t < RN; t++) { acc[r][t] = _mm256_setzero_ps(); ms[r][t] = 0; }
+    for (int i = 0; i < n / 32; i++) {
+        __m256i yq[8], c[8];
+        __m256 dy[8];
+        float ys[8];
+        for (int t = 0; t < RN; t++) {
+            const q8_32 *y = (const q8_32 *)(xb + (size_t)t * xs) + i;
+            yq[t] = _mm256_loadu_si256((const __m256i *)y->qs);
+            dy[t] = _mm256_broadcast_ss(&y->d);
+            c[t] = off ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), yq[t]))
+                       : _mm256_setzero_si256();
+            ys[t] = y->s;
+        }
+        for (int r = 0; r < RM; r++) {
+            const uint8_t *wb = w + (size_t)r * rowBytes + (size_t)i * bb;
+            const __m256 dwv = _mm256_set1_ps(f16(wb));
+            __m256i u;
+            float mw = 0;
+            switch (type) {
+            case 2: u = nibbles32(wb + 2); break;
+            case 3: u = nibbles32(wb + 4); mw = f16(wb + 2); break;
+            // the 32 high bits straight into a mask register: bit j sets 16 in byte j (element j), one masked add
+            case 6: { uint32_t qh; memcpy(&qh, wb + 2, 4); const __m256i q = nibbles32(wb + 6);
+                      u = _mm256_mask_add_epi8(q, (__mmask32)qh, q, _mm256_set1_epi8(0x10)); break; }
+            case 7: { uint32_t qh; memcpy(&qh, wb + 4, 4); const __m256i q = nibbles32(wb + 8);
+                      u = _mm256_mask_add_epi8(q, (__mmask32)qh, q, _mm256_set1_epi8(0x10)); mw = f16(wb + 2); break; }
+            default: u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wb + 2)), _mm256_set1_epi8((char)0x80)); break;
+            }
+            for (int t = 0; t < RN; t++) {
+                if (hasMin) ms[r][t] += mw * ys[t];
+                const __m256 sum = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(c[t], u, yq[t]));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dwv, dy[t]), sum, acc[r][t]);
+            }
+        }
+    }
+    for (int t = 0; t < RN; t++)
+        for (int r = 0; r < RM; r++)
+            out[(size_t)t * outStride + r] = hasMin ? hsum8(acc[r][t]) + ms[r][t] : hsum8(acc[r][t]);
+}
+
+typedef void (*tile_fn)(int, const uint8_t *, size_t, const uint8_t *, size_t, float *, size_t);
+typedef struct { tile_fn f; int rm, rn; } tile_kernel;
+// Tile shapes measured on Zen 4 (2 cores, noisy): 4 rows × 8 tokens for the types with an offset, 1 × 8 for the
+// ones with a min (Q4_1/Q5_1 have no offset sums to share between rows).
+#define TILE(name, T, RM, RN) static VNNI_ATTR void name(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, float *o, size_t os) \
+    { tile_q32(T, RM, RN, n, w, rb, xb, xs, o, os); }
+TILE(tile_q4_0, 2, 4, 8) TILE(tile_q4_1, 3, 1, 8) TILE(tile_q5_0, 6, 4, 8) TILE(tile_q5_1, 7, 1, 8) TILE(tile_q8_0, 8, 4, 8)
+#undef TILE
+
+typedef void (*dot4_fn)(int, const uint8_t *, const uint8_t *, size_t, float *);
+
+static int use_vnni = -1;   // -1: not yet checked
+
+int confab_vnni(int enable) {
+    int has = 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    has = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+#endif
+    if (enable >= 0) use_vnni = enable && has;
+    else if (use_vnni < 0) use_vnni = has;
+    return use_vnni;
+}
+
+static dot4_fn dot4_for(int type) {
+    const int v = use_vnni >= 0 ? use_vnni : confab_vnni(-1);
+    switch (type) {
+    case 2: return v ? dot4v_q4_0 : dot4_q4_0;
+    case 3: return v ? dot4v_q4_1 : dot4_q4_1;
+    case 6: return v ? dot4v_q5_0 : dot4_q5_0;
+    case 7: return v ? dot4v_q5_1 : dot4_q5_1;
+    case 8: return v ? dot4v_q8_0 : dot4_q8_0;
+    case 12: return dot4_q4_K;
+    case 13: return dot4_q5_K;
+    case 14: return dot4_q6_K;
+    default: return 0;   // float weights: one row at a time
+    }
+}
+
+static tile_kernel tile_for(int type) {
+    tile_kernel none = { 0, 0, 0 };
+    if (!(use_vnni >= 0 ? use_vnni : confab_vnni(-1))) return none;
+    switch (type) {
+    case 2: return (tile_kernel){ tile_q4_0, 4, 8 };
+    case 3: return (tile_kernel){ tile_q4_1, 1, 8 };
+    case 6: return (tile_kernel){ tile_q5_0, 4, 8 };
+    case 7: return (tile_kernel){ tile_q5_1, 1, 8 };
+    case 8: return (tile_kernel){ tile_q8_0, 4, 8 };
+    default: return none;
+    }
+}
+
+int confab_tile(int type, int n, const void *w, size_t rowBytes, const void *x, size_t xStride, float *out, size_t outStride) {
+    tile_kernel k = tile_for(type);
+    if (!k.f) return 0;
+    k.f(n, (const uint8_t *)w, rowBytes, (const uint8_t *)x, xStride, out, outStride);
+    return k.rm * 16 + k.rn;
+}
+
+void confab_dot4(int type, int n, const void *w, const void *x, size_t xStride, float out[4]) {
+    dot4_fn f = dot4_for(type);
+    if (f) { f(n, (const uint8_t *)w, (const uint8_t *)x, xStride, out); return; }
+    for (int t = 0; t < 4; t++) out[t] = confab_dot(type, n, w, (const uint8_t *)x + (size_t)t * xStride);
+}
+
 typedef float (*dot_fn)(int, const void *, const void *);
 
 void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int n,
@@ -414,11 +713,39 @@ void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int
         for (int r = r0; r < r1; r++) out[r] = f(n, wb + (size_t)r * rowBytes, xb);
         return;
     }
-    // Prefill: tiles of rows × tokens, so a tile's weight rows stay in L1/L2 while every token reads them.
-    const int RT = 16;
+    // Prefill: tiles of RT weight rows × all tokens, 4 tokens per pass over a row (4 rows at once with VNNI), so a
+    // tile's weight rows stay in L1 while the activations stream from L2. Leftover tokens (T mod 4) take the one-row
+    // kernel.
+    dot4_fn f4 = dot4_for(type);
+    const tile_kernel tk = tile_for(type);   // RM rows × RN tokens where the CPU has VNNI
+    const tile_fn ft = tk.f;
+    const int TILE_RM = tk.rm, TILE_RN = tk.rn;
+    const int RT = 16, T4 = f4 ? T / 4 * 4 : 0;
     for (int rb = r0; rb < r1; rb += RT) {
         const int re = rb + RT < r1 ? rb + RT : r1;
-        for (int t = 0; t < T; t++) {
+        int t = 0;
+        if (ft) for (; t + TILE_RN <= T; t += TILE_RN) {
+            const uint8_t *xt = xb + (size_t)t * xStride;
+            float *ot = out + (size_t)t * outStride;
+            int r = rb;
+            for (; r + TILE_RM <= re; r += TILE_RM) ft(n, wb + (size_t)r * rowBytes, rowBytes, xt, xStride, ot + r, outStride);
+            for (; r < re; r++)
+                for (int k = 0; k < TILE_RN; k += 4) {
+                    float o[4];
+                    f4(n, wb + (size_t)r * rowBytes, xt + (size_t)k * xStride, xStride, o);
+                    for (int j = 0; j < 4; j++) ot[(size_t)(k + j) * outStride + r] = o[j];
+                }
+        }
+        for (; t < T4; t += 4) {
+            const uint8_t *xt = xb + (size_t)t * xStride;
+            float *ot = out + (size_t)t * outStride;
+            for (int r = rb; r < re; r++) {
+                float o[4];
+                f4(n, wb + (size_t)r * rowBytes, xt, xStride, o);
+                ot[r] = o[0]; ot[outStride + r] = o[1]; ot[2 * outStride + r] = o[2]; ot[3 * outStride + r] = o[3];
+            }
+        }
+        for (int t = T4; t < T; t++) {
             const uint8_t *xt = xb + (size_t)t * xStride;
             float *ot = out + (size_t)t * outStride;
             for (int r = rb; r < re; r++) ot[r] = f(n, wb + (size_t)r * rowBytes, xt);

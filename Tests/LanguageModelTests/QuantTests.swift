@@ -136,6 +136,96 @@ final class QuantTests: XCTestCase {
         }
     }
 
+    /// Quantizes T activation rows of `cols` values the way `quantMatmul` does for `type`; returns the buffer and stride.
+    static func prepared(_ type: GGMLType, _ x: [Float], rows T: Int, cols: Int) -> (UnsafeMutableRawPointer, Int) {
+        let fmt = QuantMatrix(type: type, rows: 1, columns: cols, data: UnsafeRawPointer(bitPattern: 64)!).activation
+        let stride = fmt.bytes(cols)
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: max(64, T * stride), alignment: 64)
+        x.withUnsafeBufferPointer { xp in
+            for t in 0..<T {
+                let src = xp.baseAddress! + t * cols, dst = buf + t * stride
+                switch fmt {
+                case .float: dst.copyMemory(from: src, byteCount: 4 * cols)
+                case .q8_32: confab_quantize_q8_32(src, dst, Int32(cols))
+                case .q8_K: confab_quantize_q8_K(src, dst, Int32(cols))
+                }
+            }
+        }
+        return (buf, stride)
+    }
+
+    /// The prefill kernels (one weight row against 4 activation rows, blocks unpacked once; with VNNI, tiles of
+    /// RM rows × RN activation rows) must give exactly the one-row kernel's numbers, directly and through quantMatmul
+    /// with T = 13 (an 8-token tile pass, a 4-row pass, 1 left over).
+    static func checkFourRowKernel(_ type: GGMLType, _ w: UnsafeRawPointer, rows: Int, cols: Int, seed: UInt64,
+                                   _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        let T = 13
+        var rng = TestRNG(seed)
+        let x = (0..<(T * cols)).map { _ in rng.float(-2, 2) }
+        let (xq, stride) = prepared(type, x, rows: T, cols: cols)
+        defer { xq.deallocate() }
+        let W = QuantMatrix(type: type, rows: rows, columns: cols, data: w)
+        var four = [Float](repeating: .nan, count: 4)
+        // both variants of the 4-row kernels where the CPU has VNNI (vpdpbusd), the AVX2 one everywhere
+        let vnni = confab_vnni(-1)
+        defer { _ = confab_vnni(vnni) }
+        for mode in vnni == 1 ? [Int32(0), 1] : [0] {
+            _ = confab_vnni(mode)
+            for r in 0..<rows {
+                let wr = w + r * W.rowBytes
+                confab_dot4(Int32(type.rawValue), Int32(cols), wr, xq + 4 * stride, stride, &four)
+                for t in 0..<4 {
+                    let one = confab_dot(Int32(type.rawValue), Int32(cols), wr, xq + (4 + t) * stride)
+                    XCTAssertEqual(four[t].bitPattern, one.bitPattern, "\(label) vnni \(mode) row \(r) token \(t): \(four[t]) vs \(one)", file: file, line: line)
+                }
+            }
+            // the tile kernel at rows 1..., tokens 2...
+            var tile = [Float](repeating: .nan, count: 8 * rows)
+            let shape = Int(confab_tile(Int32(type.rawValue), Int32(cols), w + W.rowBytes, W.rowBytes, xq + 2 * stride, stride, &tile, rows))
+            if mode == 1 && [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0].contains(type) { XCTAssertNotEqual(shape, 0, "\(label): no VNNI tile", file: file, line: line) }
+            if shape != 0 {
+                let rm = shape / 16, rn = shape % 16
+                XCTAssertTrue(rm <= rows - 1 && rn <= 8, "\(label) tile \(rm)×\(rn)", file: file, line: line)
+                for r in 0..<rm { for t in 0..<rn {
+                    let one = confab_dot(Int32(type.rawValue), Int32(cols), w + (1 + r) * W.rowBytes, xq + (2 + t) * stride)
+                    XCTAssertEqual(tile[t * rows + r].bitPattern, one.bitPattern, "\(label) tile row \(r) token \(t): \(tile[t * rows + r]) vs \(one)", file: file, line: line)
+                } }
+            }
+        }
+        var batched = [Float](repeating: .nan, count: T * rows), single = [Float](repeating: .nan, count: rows)
+        let scratch = ActivationScratch(bytes: T * (cols / 32 + 1) * 40 + 4096)
+        quantMatmul(W, x, rows: T, into: &batched, scratch: scratch)
+        for t in 0..<T {
+            quantMatmul(W, Array(x[(t * cols)..<((t + 1) * cols)]), rows: 1, into: &single, scratch: scratch)
+            XCTAssertEqual(single.map(\.bitPattern), batched[(t * rows)..<((t + 1) * rows)].map(\.bitPattern),
+                           "\(label): token \(t) batched vs single", file: file, line: line)
+        }
+    }
+
+    func testFourRowKernelMatchesOneRowOnHandBuiltBlocks() {
+        for type in Self.allTypes {
+            let rows = 37, cols = 512   // 37 rows: two 16-row tiles and a partial one, split over the threads
+            let (bytes, _) = Self.handBuilt(type, blocks: rows * cols / type.blockSize, seed: 9)
+            bytes.withUnsafeBytes { Self.checkFourRowKernel(type, $0.baseAddress!, rows: rows, cols: cols, seed: 21, "\(type)") }
+        }
+    }
+
+    func testFourRowKernelMatchesOneRowOnRealModelSlices() throws {
+        var seen = Set<String>()
+        for name in ["qwen2.5-coder-0.5b", "smollm2-135m"] {
+            let url = try ModelStore().resolve(name, kind: .llm)
+            let f = try GGUFFile(path: url.path)
+            for tname in f.tensorOrder {
+                let t = f.tensors[tname]!
+                guard t.shape.count == 2, !seen.contains("\(name) \(t.type)") else { continue }
+                seen.insert("\(name) \(t.type)")
+                Self.checkFourRowKernel(t.type, t.data, rows: min(40, t.rows), cols: t.columns, seed: 5, "\(name) \(tname) \(t.type)")
+            }
+        }
+        XCTAssertTrue(seen.contains("qwen2.5-coder-0.5b Q5_0") && seen.contains("qwen2.5-coder-0.5b Q4_K")
+                      && seen.contains("qwen2.5-coder-0.5b Q6_K") && seen.contains("smollm2-135m Q4_1"), "\(seen)")
+    }
+
     /// The first rows of every tensor type in the two real models: the engine's product vs. a naive
     /// dequantize-then-dot in Swift.
     func testRealModelSlices() throws {

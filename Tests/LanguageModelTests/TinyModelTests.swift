@@ -132,7 +132,9 @@ final class TinyModelTests: XCTestCase {
                         let m = s.max()!
                         s = s.map { exp($0 - m) }
                         let z = s.reduce(0, +)
-                        for j in 0...pos { for i in 0..<hd { att[hh * hd + i] += s[j] / z * vc[l][j][g * hd + i] } }
+                        // and the softmax weights at half precision, as llama.cpp's KQ·V with an f16 V cache
+                        let pw = half(s.map { $0 / z })
+                        for j in 0...pos { for i in 0..<hd { att[hh * hd + i] += pw[j] * vc[l][j][g * hd + i] } }
                     }
                     x = zip(x, mv(W(p + "attn_output.weight"), att, rows: D)).map(+)
                     let h2 = rms(x, W(p + "ffn_norm.weight"))
@@ -171,8 +173,12 @@ final class TinyModelTests: XCTestCase {
         XCTAssertThrowsError(try m.forward([1], pos0: 64))
     }
 
-    func testTinyLlamaFloatWeights() throws { try check(arch: "llama", quantize: false, tolerance: 1e-4) }
-    func testTinyQwen2FloatWeights() throws { try check(arch: "qwen2", quantize: false, tolerance: 1e-4) }
+    // Float weights: 3e-4 of the largest logit. Engine and reference round q, k, v and the softmax weights to half
+    // precision at the same places, but the engine's float32 arithmetic can land a value on the other side of a
+    // half-precision rounding boundary than the double reference does: one f16 step (2⁻¹¹ relative) in that value,
+    // ~1e-4 of the logits here.
+    func testTinyLlamaFloatWeights() throws { try check(arch: "llama", quantize: false, tolerance: 3e-4) }
+    func testTinyQwen2FloatWeights() throws { try check(arch: "qwen2", quantize: false, tolerance: 3e-4) }
     func testTinyLlamaQ8Weights() throws { try check(arch: "llama", quantize: true, tolerance: 0.03) }
     func testTinyQwen2Q8Weights() throws { try check(arch: "qwen2", quantize: true, tolerance: 0.03) }
 }

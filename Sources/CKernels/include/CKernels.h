@@ -25,6 +25,19 @@ void confab_round_f16(float *x, size_t n);
 /// Dot product of one weight row of `n` elements (ggml type `type`) with one prepared activation vector.
 float confab_dot(int type, int n, const void *w, const void *x);
 
+/// The same dot product of one weight row against 4 prepared activation vectors at x + t·xStride bytes (t = 0..3),
+/// the weight blocks unpacked once for all 4; out[t] is bit-identical to confab_dot with activation t.
+void confab_dot4(int type, int n, const void *w, const void *x, size_t xStride, float out[4]);
+
+/// The VNNI prefill tile for the 32-element block types, if this CPU and type have one: RM weight rows (w + r·rowBytes)
+/// × RN activation vectors (x + t·xStride) into out[t·outStride + r], each value bit-identical to confab_dot.
+/// Returns RM·16 + RN (0 and nothing written when there is no tile kernel).
+int confab_tile(int type, int n, const void *w, size_t rowBytes, const void *x, size_t xStride, float *out, size_t outStride);
+
+/// Whether the 4-row kernels of the 32-element block types use AVX-512 VNNI (identical results, fewer multiply
+/// µops). enable < 0: just report (detected on first use); 0 / 1: switch off / on where the CPU has it (tests).
+int confab_vnni(int enable);
+
 /// out[t·outStride + r] = row r of W · activation t, for rows r0..<r1 and t in 0..<T.
 /// W rows are `rowBytes` apart; activation t starts at x + t·xStride bytes.
 void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int n,

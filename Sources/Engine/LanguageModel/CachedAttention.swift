@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Causal grouped-query attention of T new queries over the key/value cache, parallel over heads on the
@@ -30,14 +31,18 @@ func cachedAttention(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<
                     s[j] = d
                     if d > m { m = d }
                 }
-                var z: Float = 0
-                for j in 0..<n { let e = expf(s[j] - m); s[j] = e; z += e }
+                // softmax as ggml_soft_max: the sum in double, the weights scaled by its float inverse, then rounded to
+                // half precision, as llama.cpp's KQ·V product (f16 V cache) converts them before the dot products.
+                var z: Double = 0
+                for j in 0..<n { let e = expf(s[j] - m); s[j] = e; z += Double(e) }
+                let inv = Float(1 / z)
+                for j in 0..<n { s[j] *= inv }
+                confab_round_f16(s, n)
                 // out = Σ_j softmax_j · v_j
                 let o = out + t * hd * heads + h * hd
                 o.update(repeating: 0, count: hd)
-                let inv = 1 / z
                 for j in 0..<n {
-                    let w = s[j] * inv
+                    let w = s[j]
                     let v = values + j * kvStride + g * hd
                     for i in 0..<hd { o[i] += w * v[i] }
                 }
