@@ -17,6 +17,31 @@ final class CoreMathTests: XCTestCase {
         }
     }
 
+    /// The few-rows path (2...8 rows, large weights: beams through Whisper's output head) against the naive sum,
+    /// with odd sizes for the vector tails, with and without accumulation, on one and two threads.
+    func testFewRowsLinearMatchesNaive() {
+        let I = 389, O = 701     // 389·701 > 65536 floats: the few-rows path
+        let w = (0..<(O * I)).map { sinf(Float($0) * 0.37) * 0.5 }
+        let b = (0..<O).map { Float($0 % 13) * 0.01 }
+        for threads in [1, 2] {
+            EngineThreads.configure(threads)
+            for T in [2, 5, 8] {
+                let x = (0..<(T * I)).map { cosf(Float($0) * 0.11) }
+                for acc in [false, true] {
+                    var y = (0..<(T * O)).map { Float($0 % 5) }
+                    let y0 = y
+                    linear(x, rows: T, inFeatures: I, weight: w, bias: b, outFeatures: O, into: &y, accumulate: acc)
+                    for t in 0..<T { for o in stride(from: 0, to: O, by: 7) {
+                        var s: Double = Double(b[o]) + (acc ? Double(y0[t * O + o]) : 0)
+                        for i in 0..<I { s += Double(x[t * I + i]) * Double(w[o * I + i]) }
+                        XCTAssertEqual(Double(y[t * O + o]), s, accuracy: 1e-3, "T \(T) row \(t) out \(o)")
+                    } }
+                }
+            }
+        }
+        EngineThreads.configure(nil)
+    }
+
     func testConv1dMatchesNaive() {
         let cin = 4, cout = 6, k = 3, tin = 11
         for (stride, pad, dil, groups) in [(1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 2, 2), (1, 0, 1, 1), (1, 1, 1, 2)] {
