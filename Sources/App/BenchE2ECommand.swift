@@ -85,13 +85,14 @@ struct BenchE2E: AsyncParsableCommand {
             for round in 0..<max(1, rounds) {
                 for (i, q) in set.enumerated() {
                     let before = collector.finished.count
+                    let underrunsBefore = player.counters.underruns
                     mic.say(q.audio)
                     // Wait for the turn, and for its reply to play out; a question that made no turn times out.
                     let deadline = Date().addingTimeInterval(Double(q.audio.count) / 16000 + 60)
                     while collector.finished.count == before && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
                     let record = collector.finished.count > before ? collector.finished[before] : nil
                     let row = Row(question: q.name, round: round, transcript: record?.transcript, reply: record?.reply,
-                                  timings: record?.timings)
+                                  timings: record?.timings, underruns: player.counters.underruns - underrunsBefore)
                     rows.append(row)
                     if !json { print(row.line(index: round * set.count + i + 1)) }
                     try await Task.sleep(for: .milliseconds(600))
@@ -112,12 +113,15 @@ struct BenchE2E: AsyncParsableCommand {
         var transcript: String?
         var reply: String?
         var timings: TurnTimings?
+        /// Playback underruns during this turn's reply.
+        var underruns = 0
 
         func line(index: Int) -> String {
             func ms(_ v: Double?) -> String { v.map { String(format: "%5.0f", $0 * 1000) } ?? "    –" }
             guard let t = timings else { return String(format: "%3d  no turn for: %@", index, question) }
-            return String(format: "%3d  transcript %@  first token %@  first audio %@ ms   %@ → %@", index,
-                          ms(t.transcript), ms(t.firstToken), ms(t.firstAudio), transcript ?? "", String((reply ?? "").prefix(60)))
+            return String(format: "%3d  transcript %@  first token %@  first audio %@ ms%@   %@ → %@", index,
+                          ms(t.transcript), ms(t.firstToken), ms(t.firstAudio), underruns > 0 ? "  (\(underruns) underruns)" : "",
+                          transcript ?? "", String((reply ?? "").prefix(60)))
         }
     }
 

@@ -373,6 +373,13 @@ struct Pacer {
         }
     }
 
+    /// Playback on a paced device: frames written that the emulated buffer still holds.
+    func queuedFrames() -> Int {
+        guard engaged, running else { return 0 }
+        let played = Int(Double(AudioClock.nanoseconds() &- t0) * Double(rate) / 1e9)
+        return max(0, frames - played)
+    }
+
     /// Playback on a paced device: waits until everything written would have left the emulated buffer.
     func waitPlayedOut() {
         guard engaged, running else { return }

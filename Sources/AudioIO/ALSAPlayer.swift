@@ -242,6 +242,18 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
                 }
             }
 
+            // The ring is short of a period. While the device still holds more than a period of audio, the
+            // producer gets that time: silence written now would be heard later, in the middle of audio that
+            // is on its way (a reply's next decoder window). Only when the device is down to its last period
+            // is the gap padded with silence and counted.
+            if !draining && options.pacing != .never && ring.availableToRead < periodSamples {
+                var queued = 0
+                if pacer.engaged { queued = pacer.queuedFrames() } else {
+                    var delay: snd_pcm_sframes_t = 0
+                    if snd_pcm_delay(h, &delay) == 0 { queued = Int(delay) }
+                }
+                if queued > periodFrames { AudioClock.sleep(nanoseconds: 1_000_000); continue }
+            }
             // One period from the ring; the rest silence if it ran dry.
             let got = ring.read(into: periodFloat, count: periodSamples)
             var frames = periodFrames
