@@ -211,49 +211,47 @@ final class QuantTests: XCTestCase {
     }
 
     func testFourRowKernelMatchesOneRowOnRealModelSlices() throws {
+        try Self.forFirstTensorOfEachType { name, tname, t in
+            Self.checkFourRowKernel(t.type, t.data, rows: min(40, t.rows), cols: t.columns, seed: 5, "\(name) \(tname) \(t.type)")
+        }
+    }
+
+    /// Calls `body` with the first 2-D tensor of each type in each of the two real models, and checks that the
+    /// types the default model mixes (and SmolLM2's Q4_1) were all among them.
+    static func forFirstTensorOfEachType(_ body: (_ model: String, _ tensor: String, _ t: GGUFTensor) throws -> Void,
+                                         file: StaticString = #filePath, line: UInt = #line) throws {
         var seen = Set<String>()
         for name in ["qwen2.5-coder-0.5b", "smollm2-135m"] {
-            let url = try ModelStore().resolve(name, kind: .llm)
-            let f = try GGUFFile(path: url.path)
+            let f = try GGUFFile(path: try ModelStore().resolve(name, kind: .llm).path)
             for tname in f.tensorOrder {
                 let t = f.tensors[tname]!
                 guard t.shape.count == 2, !seen.contains("\(name) \(t.type)") else { continue }
                 seen.insert("\(name) \(t.type)")
-                Self.checkFourRowKernel(t.type, t.data, rows: min(40, t.rows), cols: t.columns, seed: 5, "\(name) \(tname) \(t.type)")
+                try body(name, tname, t)
             }
         }
         XCTAssertTrue(seen.contains("qwen2.5-coder-0.5b Q5_0") && seen.contains("qwen2.5-coder-0.5b Q4_K")
-                      && seen.contains("qwen2.5-coder-0.5b Q6_K") && seen.contains("smollm2-135m Q4_1"), "\(seen)")
+                      && seen.contains("qwen2.5-coder-0.5b Q6_K") && seen.contains("smollm2-135m Q4_1"), "\(seen)", file: file, line: line)
     }
 
     /// The first rows of every tensor type in the two real models: the engine's product vs. a naive
     /// dequantize-then-dot in Swift.
     func testRealModelSlices() throws {
-        var seen = Set<String>()
-        for name in ["qwen2.5-coder-0.5b", "smollm2-135m"] {
-            let url = try ModelStore().resolve(name, kind: .llm)
-            let f = try GGUFFile(path: url.path)
-            for tname in f.tensorOrder {
-                let t = f.tensors[tname]!
-                guard t.shape.count == 2, !seen.contains("\(name) \(t.type)") else { continue }
-                seen.insert("\(name) \(t.type)")
-                let rows = min(16, t.rows), cols = t.columns
-                let W = QuantMatrix(type: t.type, rows: rows, columns: cols, data: t.data)
-                var rng = TestRNG(11)
-                let x = (0..<cols).map { _ in rng.float() }
-                var y = [Float](repeating: 0, count: rows)
-                quantMatmul(W, x, rows: 1, into: &y, scratch: ActivationScratch(bytes: cols * 2))
-                var row = [Float](repeating: 0, count: cols)
-                for r in 0..<rows {
-                    W.dequantizeRow(r, into: &row)
-                    var exact: Double = 0, mag: Double = 0
-                    for c in 0..<cols { exact += Double(row[c] * x[c]); mag += Double(abs(row[c] * x[c])) }
-                    XCTAssertEqual(Double(y[r]), exact, accuracy: 0.01 * mag + 1e-6, "\(name) \(tname) row \(r)")
-                }
+        try Self.forFirstTensorOfEachType { name, tname, t in
+            let rows = min(16, t.rows), cols = t.columns
+            let W = QuantMatrix(type: t.type, rows: rows, columns: cols, data: t.data)
+            var rng = TestRNG(11)
+            let x = (0..<cols).map { _ in rng.float() }
+            var y = [Float](repeating: 0, count: rows)
+            quantMatmul(W, x, rows: 1, into: &y, scratch: ActivationScratch(bytes: cols * 2))
+            var row = [Float](repeating: 0, count: cols)
+            for r in 0..<rows {
+                W.dequantizeRow(r, into: &row)
+                var exact: Double = 0, mag: Double = 0
+                for c in 0..<cols { exact += Double(row[c] * x[c]); mag += Double(abs(row[c] * x[c])) }
+                XCTAssertEqual(Double(y[r]), exact, accuracy: 0.01 * mag + 1e-6, "\(name) \(tname) row \(r)")
             }
         }
-        XCTAssertTrue(seen.contains("qwen2.5-coder-0.5b Q5_0") && seen.contains("qwen2.5-coder-0.5b Q4_K")
-                      && seen.contains("qwen2.5-coder-0.5b Q6_K") && seen.contains("smollm2-135m Q4_1"), "\(seen)")
     }
 
     func testActivationQuantizationRoundTrips() {
