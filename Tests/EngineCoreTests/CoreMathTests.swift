@@ -42,6 +42,28 @@ final class CoreMathTests: XCTestCase {
         EngineThreads.configure(nil)
     }
 
+    /// Float16 weights read in place (Whisper's output head) give exactly what the float32 kernel gives on the
+    /// widened weights: same values, same summation order. Odd sizes exercise the vector tails.
+    func testFewRowsLinearHalfIsBitIdenticalToFloat() {
+        let I = 389, O = 701
+        let half = (0..<(O * I)).map { Float16(sinf(Float($0) * 0.37) * 0.5) }
+        let wide = half.map { Float($0) }
+        for threads in [1, 2] {
+            EngineThreads.configure(threads)
+            for T in [1, 2, 5, 9] {
+                let x = (0..<(T * I)).map { cosf(Float($0) * 0.11) }
+                var a = [Float](repeating: 0, count: T * O), b = a
+                half.withUnsafeBytes { h in fewRowsLinearHalf(x, rows: T, inFeatures: I, weight: h.baseAddress!, outFeatures: O, into: &a) }
+                fewRowsLinear(x, rows: T, inFeatures: I, weight: wide, outFeatures: O, into: &b, accumulate: false)
+                XCTAssertEqual(a, b, "T \(T), \(threads) thread(s)")
+                var s: Double = 0
+                for i in 0..<I { s += Double(x[(T - 1) * I + i]) * Double(wide[(O - 1) * I + i]) }
+                XCTAssertEqual(Double(a[T * O - 1]), s, accuracy: 1e-3)
+            }
+        }
+        EngineThreads.configure(nil)
+    }
+
     func testConv1dMatchesNaive() {
         let cin = 4, cout = 6, k = 3, tin = 11
         for (stride, pad, dil, groups) in [(1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 2, 2), (1, 0, 1, 1), (1, 1, 1, 2)] {

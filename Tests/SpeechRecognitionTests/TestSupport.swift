@@ -34,7 +34,9 @@ enum TinyWhisper {
 
     struct Var { let name: String; let dims: [Int]; let dtype: UInt8; let bytes: [UInt8] }
 
-    static func write(to dir: URL, seed: UInt64 = 1) throws {
+    /// `floatEmbeddings`: store the embeddings (the output head) as float32 holding the same float16 values, for
+    /// the load path of models whose head is not float16.
+    static func write(to dir: URL, seed: UInt64 = 1, floatEmbeddings: Bool = false) throws {
         var rng = LCG(state: seed)
         var vars: [Var] = []
         func f32(_ name: String, _ dims: [Int], scale: Float = 0.3, constant: Float? = nil) {
@@ -43,11 +45,15 @@ enum TinyWhisper {
             for _ in 0..<n { let v = constant ?? rng.next() * scale; withUnsafeBytes(of: v.bitPattern.littleEndian) { b += $0 } }
             vars.append(Var(name: name, dims: dims, dtype: 0, bytes: b))
         }
-        func f16(_ name: String, _ dims: [Int], scale: Float = 0.3) {
+        func f16(_ name: String, _ dims: [Int], scale: Float = 0.3, widened: Bool = false) {
             let n = dims.reduce(1, *)
-            var b: [UInt8] = []; b.reserveCapacity(2 * n)
-            for _ in 0..<n { let v = Float16(rng.next() * scale); withUnsafeBytes(of: v.bitPattern.littleEndian) { b += $0 } }
-            vars.append(Var(name: name, dims: dims, dtype: 4, bytes: b))
+            var b: [UInt8] = []; b.reserveCapacity((widened ? 4 : 2) * n)
+            for _ in 0..<n {
+                let v = Float16(rng.next() * scale)
+                if widened { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { b += $0 } }
+                else { withUnsafeBytes(of: v.bitPattern.littleEndian) { b += $0 } }
+            }
+            vars.append(Var(name: name, dims: dims, dtype: widened ? 0 : 4, bytes: b))
         }
         func i8(_ name: String, _ dims: [Int]) {     // int8 weight + per-row float32 scale (127 / max|row|)
             let n = dims.reduce(1, *), rows = dims[0]
@@ -68,7 +74,7 @@ enum TinyWhisper {
         f16("encoder/position_encodings/encodings", [audioCtx, D])
         selfAttn("encoder/layer_0/self_attention"); ffn("encoder/layer_0/ffn")
         f32("encoder/layer_norm/gamma", [D], constant: 1); f32("encoder/layer_norm/beta", [D], constant: 0)
-        f16("decoder/embeddings/weight", [vocab, D], scale: 1)
+        f16("decoder/embeddings/weight", [vocab, D], scale: 1, widened: floatEmbeddings)
         f16("decoder/position_encodings/encodings", [textCtx, D])
         selfAttn("decoder/layer_0/self_attention")
         let a = "decoder/layer_0/attention"

@@ -66,6 +66,58 @@ final class TinyModelTests: XCTestCase {
         XCTAssertEqual(try asr.transcribe([]).text, "")
     }
 
+    /// The output head read in place as float16 (how CTranslate2 stores Whisper) and the same values stored as
+    /// float32 (converted at load) give bit-identical logits for a beam step, and the same transcript.
+    func testHalfAndFloatOutputHeadsAgree() throws {
+        var logits: [[Float]] = [], texts: [String] = []
+        for floatEmbeddings in [false, true] {
+            let dir = try Fixtures.tempDir("head")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try TinyWhisper.write(to: dir, floatEmbeddings: floatEmbeddings)
+            let file = try CTranslate2ModelFile(path: dir.appendingPathComponent("model.bin").path)
+            XCTAssertEqual(file.variables["decoder/embeddings/weight"]?.dtype, floatEmbeddings ? .f32 : .f16)
+            var o = WhisperOptions()
+            o.decoding.beamSize = 3
+            let asr = try WhisperTranscriber(directory: dir, options: o)
+            XCTAssertEqual(asr.model.embedHalf == nil, floatEmbeddings)
+            var rng = LCG(state: 3)
+            let audio = (0..<16000).map { _ in rng.next() * 0.2 }
+            let (mel, frames) = audio.withUnsafeBufferPointer { asr.mel.compute($0) }
+            mel.withUnsafeBufferPointer { asr.model.encode(mel: $0.baseAddress!, stride: frames, offset: 0, available: frames - 1, frames: 3000) }
+            let v = asr.vocab
+            asr.model.decodePrefill([v.sot, 5], start: 0, logitRows: [1])
+            asr.model.broadcastCache(count: 3, length: 2)
+            asr.model.decodeStep([10, 11, 12], position: 2)
+            logits.append(Array(UnsafeBufferPointer(start: asr.model.logits.pointer, count: 3 * v.count)))
+            texts.append(try asr.transcribe(audio).text)
+        }
+        XCTAssertEqual(logits[0], logits[1])
+        XCTAssertEqual(texts[0], texts[1])
+    }
+
+    /// A cancelled task stops recognition early with CancellationError (a speculative recognition the user
+    /// talked over); the same transcriber then recognizes normally.
+    func testCancelledTaskStopsRecognition() async throws {
+        let dir = try Fixtures.tempDir("cancel")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try TinyWhisper.write(to: dir)
+        let asr = try WhisperTranscriber(directory: dir)
+        var rng = LCG(state: 5)
+        let audio = (0..<16000).map { _ in rng.next() * 0.2 }
+        let task = Task.detached { () throws -> String in
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try asr.transcribe(audio).text
+        }
+        do {
+            _ = try await task.value
+            XCTFail("a cancelled recognition finished")
+        } catch {
+            XCTAssertTrue(error is CancellationError, "\(error)")
+        }
+        let r = try await Task.detached { try asr.run(audio) }.value
+        XCTAssertGreaterThan(r.timings.decode, 0)
+    }
+
     func testTruncatedModelFileIsAOneLineError() throws {
         let dir = try Fixtures.tempDir("trunc")
         defer { try? FileManager.default.removeItem(at: dir) }

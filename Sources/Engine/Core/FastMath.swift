@@ -1,3 +1,5 @@
+import Foundation
+
 /// e^x on 8 lanes: Cephes expf range reduction (x = n·ln2 + r) and its degree-6 polynomial; relative error
 /// ≈ 1e-7 (a couple of ulp), no branches, so a softmax row vectorizes instead of calling libm per element.
 /// Inputs below −87.3 (including −∞) give ≈ 1e-38, which a softmax treats as zero.
@@ -26,8 +28,7 @@ public func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
 /// Softmax over `count` values in place with exp8 (long rows: attention over audio frames).
 public func softmaxInPlaceFast(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     guard n > 0 else { return }
-    var m = -Float.infinity
-    for i in 0..<n where x[i] > m { m = x[i] }
+    let m = maxFast(x, count: n)
     let raw = UnsafeMutableRawPointer(x)
     let mv = SIMD8<Float>(repeating: m)
     var acc = SIMD8<Float>(repeating: 0)
@@ -47,6 +48,53 @@ public func softmaxInPlaceFast(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     }
     let inv = 1 / s
     for j in 0..<n { x[j] *= inv }
+}
+
+/// Largest of `count` values, on 8 lanes (a scalar `max` loop with a branch does not vectorize).
+@inline(__always)
+public func maxFast(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+    let raw = UnsafeRawPointer(x)
+    var acc = SIMD8<Float>(repeating: -Float.infinity)
+    var i = 0
+    while i + 8 <= n {
+        acc = pointwiseMax(acc, raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+        i += 8
+    }
+    var m = acc.max()
+    while i < n { m = Swift.max(m, x[i]); i += 1 }
+    return m
+}
+
+/// log Σ e^x over `count` values with exp8: the normalizer of a log-softmax (Whisper's 51864-token rows, several
+/// per decoding step, where libm's scalar expf was 14% of beam-search decoding). −∞ entries add nothing.
+public func logSumExpFast(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+    let m = maxFast(x, count: n)
+    guard m > -Float.infinity else { return -Float.infinity }
+    let raw = UnsafeRawPointer(x)
+    let mv = SIMD8<Float>(repeating: m)
+    var acc = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= n {
+        acc += exp8(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - mv)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += expf(x[i] - m); i += 1 }
+    return m + logf(s)
+}
+
+/// log-softmax over `count` values in place, with exp8.
+public func logSoftmaxInPlaceFast(_ x: UnsafeMutablePointer<Float>, count n: Int) {
+    guard n > 0 else { return }
+    let lse = logSumExpFast(x, count: n)
+    let raw = UnsafeMutableRawPointer(x)
+    let l = SIMD8<Float>(repeating: lse)
+    var i = 0
+    while i + 8 <= n {
+        raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - l, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { x[i] -= lse; i += 1 }
 }
 
 /// Exact-form GELU x·Φ(x) = ½x(1 + erf(x/√2)) with erf from Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7, float

@@ -38,10 +38,43 @@ public func matmul(_ A: UnsafePointer<Float>, _ B: UnsafePointer<Float>, into C:
 ///   x [T, D]   W [N, D]   y [T, N]
 func fewRowsLinear(_ x: UnsafePointer<Float>, rows T: Int, inFeatures D: Int, weight W: UnsafePointer<Float>,
                    outFeatures N: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    fewRowsProduct(Float32Lanes.self, x, rows: T, inFeatures: D, weight: UnsafeRawPointer(W), outFeatures: N, into: y, accumulate: accumulate)
+}
+
+/// The same product with W stored as IEEE float16 (CTranslate2's Whisper files): read in place, half the bytes of
+/// a float32 copy, widened exactly (F16C), and summed in the same order, so y is bit-identical to fewRowsLinear on
+/// the widened weights. The output head of a decoding step is bound by memory bandwidth, not arithmetic.
+///   x [T, D]   W [N, D] float16   y [T, N]   (any T ≥ 1)
+public func fewRowsLinearHalf(_ x: UnsafePointer<Float>, rows T: Int, inFeatures D: Int, weight W: UnsafeRawPointer,
+                              outFeatures N: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+    fewRowsProduct(Float16Lanes.self, x, rows: T, inFeatures: D, weight: W, outFeatures: N, into: y, accumulate: accumulate)
+}
+
+/// How a weight row's elements are stored: 8 of them widened to float32 at a time.
+protocol WeightLanes {
+    static var stride: Int { get }
+    static func load8(_ p: UnsafeRawPointer, element i: Int) -> SIMD8<Float>
+    static func load1(_ p: UnsafeRawPointer, element i: Int) -> Float
+}
+enum Float32Lanes: WeightLanes {
+    static var stride: Int { 4 }
+    @inline(__always) static func load8(_ p: UnsafeRawPointer, element i: Int) -> SIMD8<Float> { p.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) }
+    @inline(__always) static func load1(_ p: UnsafeRawPointer, element i: Int) -> Float { p.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+}
+enum Float16Lanes: WeightLanes {
+    static var stride: Int { 2 }
+    // SIMD8<Float16> → SIMD8<Float> compiles to one vcvtph2ps with F16C (the Haswell target).
+    @inline(__always) static func load8(_ p: UnsafeRawPointer, element i: Int) -> SIMD8<Float> { SIMD8<Float>(p.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<Float16>.self)) }
+    @inline(__always) static func load1(_ p: UnsafeRawPointer, element i: Int) -> Float { Float(p.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
+}
+
+@inline(__always)
+func fewRowsProduct<L: WeightLanes>(_: L.Type, _ x: UnsafePointer<Float>, rows T: Int, inFeatures D: Int, weight W: UnsafeRawPointer,
+                                    outFeatures N: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
     nonisolated(unsafe) let (x, W, y) = (x, W, y)
     EngineThreads.parallelChunks(N, minChunk: max(1, 131_072 / max(D, 1))) { rows in
         for o in rows {
-            let w = UnsafeRawPointer(W + o * D)
+            let w = W + o * D * L.stride
             for t in 0..<T {
                 let xt = UnsafeRawPointer(x + t * D)
                 // Four accumulators: the FMA latency, not one chain, bounds the loop.
@@ -49,19 +82,19 @@ func fewRowsLinear(_ x: UnsafePointer<Float>, rows T: Int, inFeatures D: Int, we
                 var i = 0
                 while i + 32 <= D {
                     let b = i * 4
-                    a0.addProduct(w.loadUnaligned(fromByteOffset: b, as: SIMD8<Float>.self), xt.loadUnaligned(fromByteOffset: b, as: SIMD8<Float>.self))
-                    a1.addProduct(w.loadUnaligned(fromByteOffset: b + 32, as: SIMD8<Float>.self), xt.loadUnaligned(fromByteOffset: b + 32, as: SIMD8<Float>.self))
-                    a2.addProduct(w.loadUnaligned(fromByteOffset: b + 64, as: SIMD8<Float>.self), xt.loadUnaligned(fromByteOffset: b + 64, as: SIMD8<Float>.self))
-                    a3.addProduct(w.loadUnaligned(fromByteOffset: b + 96, as: SIMD8<Float>.self), xt.loadUnaligned(fromByteOffset: b + 96, as: SIMD8<Float>.self))
+                    a0.addProduct(L.load8(w, element: i), xt.loadUnaligned(fromByteOffset: b, as: SIMD8<Float>.self))
+                    a1.addProduct(L.load8(w, element: i + 8), xt.loadUnaligned(fromByteOffset: b + 32, as: SIMD8<Float>.self))
+                    a2.addProduct(L.load8(w, element: i + 16), xt.loadUnaligned(fromByteOffset: b + 64, as: SIMD8<Float>.self))
+                    a3.addProduct(L.load8(w, element: i + 24), xt.loadUnaligned(fromByteOffset: b + 96, as: SIMD8<Float>.self))
                     i += 32
                 }
                 while i + 8 <= D {
-                    a0.addProduct(w.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), xt.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+                    a0.addProduct(L.load8(w, element: i), xt.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
                     i += 8
                 }
                 var sum = ((a0 + a1) + (a2 + a3)).sum()
-                let wf = W + o * D, xf = x + t * D
-                while i < D { sum += wf[i] * xf[i]; i += 1 }
+                let xf = x + t * D
+                while i < D { sum += L.load1(w, element: i) * xf[i]; i += 1 }
                 let k = t * N + o
                 y[k] = accumulate ? y[k] + sum : sum
             }

@@ -113,6 +113,12 @@ public final class CTranslate2ModelFile: @unchecked Sendable {
         }
     }
 
+    /// A variable's bytes in the mapped file, as stored (valid while this file object lives).
+    public func stored(_ name: String) -> (pointer: UnsafeRawPointer, variable: Variable)? {
+        guard let v = variables[name] else { return nil }
+        return (UnsafeRawPointer(file.base + v.offset), v)
+    }
+
     /// Converts a variable to float32, dequantizing int8 (per-row `_scale`) and int16 (scalar `_scale`): w = q / scale.
     public func floats(_ name: String, expect shape: [Int]? = nil) throws -> FloatBuffer {
         guard let v = variables[name] else { throw ModelFileError(path: path, problem: "missing variable \(name)") }

@@ -63,18 +63,13 @@ public struct WhisperDecoder {
                 let lastAllowed = tb + o.maxInitialTimestampIndex
                 if lastAllowed + 1 < V { for t in (lastAllowed + 1)..<V { logits[t] = ninf } }
             }
-            logSoftmaxInPlace(logits, count: V)
+            logSoftmaxInPlaceFast(logits, count: V)
             // if the timestamps together are more likely than any text token, emit a timestamp
-            var m = -Float.infinity
-            for t in tb..<V where logits[t] > m { m = logits[t] }
-            var s: Float = 0
-            if m > -Float.infinity { for t in tb..<V { s += expf(logits[t] - m) } }
-            let tsLogprob = m > -Float.infinity ? m + logf(s) : -Float.infinity
-            var maxText = -Float.infinity
-            for t in 0..<tb where logits[t] > maxText { maxText = logits[t] }
+            let tsLogprob = logSumExpFast(logits + tb, count: V - tb)
+            let maxText = maxFast(logits, count: tb)
             if tsLogprob > maxText { for t in 0..<tb { logits[t] = ninf } }
         }
-        logSoftmaxInPlace(logits, count: V)
+        logSoftmaxInPlaceFast(logits, count: V)
     }
 
     /// Decodes after `prompt` (prefilled here). `sotIndex`: position of <|startoftranscript|> in the prompt,
@@ -88,14 +83,14 @@ public struct WhisperDecoder {
         scratch.pointer.update(from: model.logits.pointer, count: V)
         softmaxInPlace(scratch.pointer, count: V)
         let noSpeech = scratch[vocab.noSpeech]
-        let lastRow = model.logits.pointer + (rows.count - 1) * V
+        let lastRow = model.logits.pointer + (rows.count - 1) * V   // filtered in place by the search
         // The generation may not run past the text context (faster-whisper's max_length is 448 in all).
         let maxNew = max(1, min(C / 2, C - prompt.count))
         if o.beamSize <= 1 {
             var tokens: [Int] = [], cum: Float = 0
             scratch.pointer.update(from: lastRow, count: V)
             var pos = prompt.count
-            while true {
+            while !Task.isCancelled {          // a speculative recognition dropped because the user went on
                 process(scratch.pointer, generated: tokens, options: o)
                 var best = 0, bv = -Float.infinity
                 for t in 0..<V where scratch[t] > bv { bv = scratch[t]; best = t }
@@ -114,7 +109,9 @@ public struct WhisperDecoder {
     private struct Hyp { var tokens: [Int]; var score: Float }
 
     /// Beam search over log-probabilities; finished hypotheses are ranked by score / length^lengthPenalty.
-    private func beamSearch(prompt: [Int], firstLogits: UnsafePointer<Float>, noSpeech: Float, maxNew: Int, options o: WhisperDecodingOptions) -> WhisperDecodingResult {
+    /// Each step filters every live beam's logits row in place (model.logits row b) and takes its best K+1 tokens,
+    /// the beams spread over the engine threads.
+    private func beamSearch(prompt: [Int], firstLogits: UnsafeMutablePointer<Float>, noSpeech: Float, maxNew: Int, options o: WhisperDecodingOptions) -> WhisperDecodingResult {
         let V = model.config.nVocab, C = model.config.nTextCtx
         let K = min(o.beamSize, model.maxBeams)
         let target = max(1, Int((Float(K) * o.patience).rounded()))
@@ -122,21 +119,35 @@ public struct WhisperDecoder {
         var finished: [Hyp] = []
         var pos = prompt.count
         var step = 0
-        while true {
-            // candidates: for each live beam, its top K+1 tokens
+        // best K+1 (log-probability, token) of each live beam, best first; count per beam
+        let topScore = UnsafeMutablePointer<Float>.allocate(capacity: (K + 1) * K)
+        let topToken = UnsafeMutablePointer<Int>.allocate(capacity: (K + 1) * K)
+        let topCount = UnsafeMutablePointer<Int>.allocate(capacity: K)
+        defer { topScore.deallocate(); topToken.deallocate(); topCount.deallocate() }
+        nonisolated(unsafe) let (ts, tt, tc, logits0, logits) = (topScore, topToken, topCount, firstLogits, model.logits.pointer)
+        while !Task.isCancelled {                  // a speculative recognition dropped because the user went on
+            let first = step == 0
+            EngineThreads.parallelChunks(live.count) { beams in
+                for b in beams {
+                    let row = first ? logits0 : logits + b * V
+                    process(row, generated: live[b].tokens, options: o)
+                    // insertion into a short sorted list; a later token never passes an equal earlier one
+                    let s = ts + b * (K + 1), t = tt + b * (K + 1)
+                    var n = 0
+                    for tok in 0..<V {
+                        let v = row[tok]
+                        if v == -Float.infinity || (n == K + 1 && !(v > s[K])) { continue }
+                        var j = min(n, K)
+                        while j > 0 && s[j - 1] < v { s[j] = s[j - 1]; t[j] = t[j - 1]; j -= 1 }
+                        s[j] = v; t[j] = tok
+                        n = min(n + 1, K + 1)
+                    }
+                    tc[b] = n
+                }
+            }
             var cands: [(score: Float, beam: Int, token: Int)] = []
             for (b, h) in live.enumerated() {
-                let src = step == 0 ? firstLogits : UnsafePointer(model.logits.pointer + b * V)
-                scratch.pointer.update(from: src, count: V)
-                process(scratch.pointer, generated: h.tokens, options: o)
-                var top: [(Float, Int)] = []
-                for t in 0..<V {
-                    let v = scratch[t]
-                    if v == -Float.infinity { continue }
-                    if top.count < K + 1 { top.append((v, t)); top.sort { $0.0 > $1.0 } }
-                    else if v > top[K].0 { top[K] = (v, t); top.sort { $0.0 > $1.0 } }
-                }
-                for (v, t) in top { cands.append((h.score + v, b, t)) }
+                for j in 0..<topCount[b] { cands.append((h.score + topScore[b * (K + 1) + j], b, topToken[b * (K + 1) + j])) }
             }
             cands.sort { $0.score > $1.score }
             var next: [Hyp] = [], parents: [Int] = []

@@ -32,7 +32,14 @@ public final class WhisperModel: @unchecked Sendable {
     // weights
     let conv1W, conv1B, conv2W, conv2B, encPos, encLnG, encLnB: FloatBuffer
     let encLayers: [WhisperEncoderLayer]
-    let embed, decPos, decLnG, decLnB: FloatBuffer          // embed [V, D] is also the output head
+    let decPos, decLnG, decLnB: FloatBuffer
+    /// The token embeddings [V, D], also the tied output head. Stored as float16 (as CTranslate2 ships Whisper) they
+    /// are read in place from the mapped file: each decoding step reads the whole head (51864×384 for tiny), a
+    /// product bound by memory bandwidth, so half the bytes of a float32 copy is nearly half the time, with the same
+    /// values. Any other storage is converted to float32 at load (`embedFloat`).
+    let embedHalf: UnsafeRawPointer?
+    let embedFloat: FloatBuffer?
+    private let weightsFile: CTranslate2ModelFile     // keeps embedHalf's mapping alive
     let decLayers: [WhisperDecoderLayer]
 
     // encoder run state (maximum: Tm = 2·nAudioCtx mel frames, T = nAudioCtx positions)
@@ -91,7 +98,12 @@ public final class WhisperModel: @unchecked Sendable {
             WhisperEncoderLayer(attn: try selfAttn("encoder/layer_\(i)/self_attention"), ffn: try ffn("encoder/layer_\(i)/ffn", encFF))
         }
         encLnG = try w("encoder/layer_norm/gamma", [D]); encLnB = try w("encoder/layer_norm/beta", [D])
-        embed = try w("decoder/embeddings/weight", embDims)
+        weightsFile = f
+        if let (p, v) = f.stored("decoder/embeddings/weight"), v.dtype == .f16 {
+            embedHalf = p; embedFloat = nil
+        } else {
+            embedHalf = nil; embedFloat = try w("decoder/embeddings/weight", embDims)
+        }
         decPos = try w("decoder/position_encodings/encodings", decPosDims)
         decLayers = try (0..<nDec).map { i in
             let p = "decoder/layer_\(i)/attention"
@@ -133,8 +145,10 @@ public final class WhisperModel: @unchecked Sendable {
     /// Encodes `frames` mel frames (even, ≤ 2·nAudioCtx) of `mel` ([nMels, stride] channels-first, starting at column
     /// `offset`; columns past the end of `available` count as zeros, as pad_or_trim pads). Only frames/2 positions
     /// are computed, with the positional encodings sliced to match — the short-utterance path.
-    /// Leaves encOut [T, D] and crossKV for the decoder.
-    public func encode(mel: UnsafePointer<Float>, stride: Int, offset: Int, available: Int, frames Tm: Int) {
+    /// Leaves encOut [T, D] and crossKV for the decoder. Returns false, leaving them incomplete, when the calling
+    /// task is cancelled (checked between layers: a speculative recognition the user talked over stops early).
+    @discardableResult
+    public func encode(mel: UnsafePointer<Float>, stride: Int, offset: Int, available: Int, frames Tm: Int) -> Bool {
         let D = config.nAudioState, H = config.nAudioHead, nMels = config.nMels
         let T = Tm / 2
         encodedFrames = T
@@ -158,6 +172,7 @@ public final class WhisperModel: @unchecked Sendable {
         for t in 0..<T { for d in 0..<D { x[t * D + d] = c2[d * T + t] + pos[t * D + d] } }
         let scale = 1 / Float(D / H).squareRoot()
         for L in encLayers {
+            if Task.isCancelled { return false }
             // self-attention: x += out(attn(LN(x)))
             layerNorm(x, rows: T, dim: D, gamma: L.attn.lnG.pointer, beta: L.attn.lnB.pointer, into: eH.pointer)
             linear(eH.pointer, rows: T, inFeatures: D, weight: L.attn.qkvW.pointer, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: eQKV.pointer)
@@ -177,6 +192,7 @@ public final class WhisperModel: @unchecked Sendable {
         for (l, L) in decLayers.enumerated() {
             linear(encOut.pointer, rows: T, inFeatures: D, weight: L.cross.kvW.pointer, bias: L.cross.kvB.pointer, outFeatures: 2 * D, into: crossKV[l].pointer)
         }
+        return true
     }
 
     private func parallelGELU(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -223,8 +239,12 @@ public final class WhisperModel: @unchecked Sendable {
         for r in 0..<R {
             let tok = min(max(tokens[r], 0), config.nVocab - 1)
             let p = min(prefillStart.map { $0 + r } ?? stepPosition, C - 1)
-            let e = embed.pointer + tok * D, ps = decPos.pointer + p * D, xr = x + r * D
-            for d in 0..<D { xr[d] = e[d] + ps[d] }
+            let ps = decPos.pointer + p * D, xr = x + r * D
+            if let h = embedHalf {
+                for d in 0..<D { xr[d] = Float(h.loadUnaligned(fromByteOffset: 2 * (tok * D + d), as: Float16.self)) + ps[d] }
+            } else if let e = embedFloat?.pointer {
+                for d in 0..<D { xr[d] = e[tok * D + d] + ps[d] }
+            }
         }
         let scale = 1 / Float(D / H).squareRoot()
         for (l, L) in decLayers.enumerated() {
@@ -271,6 +291,10 @@ public final class WhisperModel: @unchecked Sendable {
         for (i, r) in rows.enumerated() {
             layerNorm(dX.pointer + r * D, rows: 1, dim: D, gamma: decLnG.pointer, beta: decLnB.pointer, into: dH.pointer + i * D)
         }
-        linear(dH.pointer, rows: rows.count, inFeatures: D, weight: embed.pointer, bias: nil, outFeatures: V, into: logits.pointer)
+        if let h = embedHalf {
+            fewRowsLinearHalf(dH.pointer, rows: rows.count, inFeatures: D, weight: h, outFeatures: V, into: logits.pointer)
+        } else if let e = embedFloat?.pointer {
+            linear(dH.pointer, rows: rows.count, inFeatures: D, weight: e, bias: nil, outFeatures: V, into: logits.pointer)
+        }
     }
 }

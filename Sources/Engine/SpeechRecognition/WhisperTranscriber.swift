@@ -137,9 +137,11 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
             for i in lo..<hi { peak = max(peak, abs(samples[i])) }
             if peak < o.silencePeak { seek += segmentSize; continue }
             t = Date()
-            features.withUnsafeBufferPointer { f in
+            let encoded = features.withUnsafeBufferPointer { f in
                 model.encode(mel: f.baseAddress!, stride: frames, offset: seek, available: seek + segmentSize, frames: encFrames)
             }
+            // A cancelled task (a speculative recognition the user talked over) stops between layers and steps.
+            guard encoded else { throw CancellationError() }
             tm.encode += Date().timeIntervalSince(t)
             t = Date()
             if vocab.isMultilingual && languageToken == nil {
@@ -161,6 +163,7 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
             if o.decoding.withoutTimestamps { prompt.append(vocab.noTimestamps) }
             let result = decoder.decode(prompt: prompt, sotIndex: sotIndex, options: o.decoding)
             tm.decode += Date().timeIntervalSince(t)
+            try Task.checkCancellation()
             // no speech: skip the window (silence and noise give no text)
             if result.noSpeechProb > o.noSpeechThreshold && !(result.avgLogprob > o.logProbThreshold) {
                 seek += segmentSize
