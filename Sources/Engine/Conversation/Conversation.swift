@@ -247,6 +247,7 @@ public final class Conversation: @unchecked Sendable {
         }
         func dropEarly() {
             if let t = early?.turn { lock.withLock { discardLocked(t) } }
+            early?.task.cancel()                 // the recognizer stops at its next layer or step
             early = nil
         }
 
@@ -480,6 +481,9 @@ public final class Conversation: @unchecked Sendable {
             emit(.state(.transcribing), for: t)
             do {
                 if let recognized { text = try await recognized.value } else { text = try transcribeSerially(samples) }
+            } catch is CancellationError {
+                finishWithoutReply(t)           // a speculative recognition the user talked over
+                return
             } catch {
                 emit(.error("speech recognition: \(error)"), for: t)
                 finishWithoutReply(t)

@@ -24,7 +24,8 @@ public struct Transcript: Sendable, Equatable, Codable {
 
 /// Turns 16 kHz mono speech into text.
 public protocol Transcribing: AnyObject, Sendable {
-    /// `samples`: 16 kHz mono float in [-1, 1], any length.
+    /// `samples`: 16 kHz mono float in [-1, 1], any length. Called from a task; when the task is cancelled (a
+    /// speculative recognition the user talked over) an implementation may stop early with `CancellationError`.
     func transcribe(_ samples: [Float]) throws -> Transcript
 }
 
