@@ -9,6 +9,9 @@ ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--margins", default="100,300", help="encoder margins (frames) to check against the full window")
 ap.add_argument("--skip-speed", action="store_true")
 ap.add_argument("--beam5", action="store_true", help="also compare beam search (beam 5, temperature 0)")
+ap.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
+                help="also compare `confab transcribe FLAGS` (e.g. 'no-ts=--no-timestamp-tokens'), at --variant-beam, with faster-whisper and the truth")
+ap.add_argument("--variant-beam", type=int, default=5)
 ap.add_argument("--speed-max-seconds", type=float, default=10.0)
 ap.add_argument("--speed-limit", type=int, default=0, help="time only the first N short utterances (0 = all)")
 args = ap.parse_args()
@@ -113,6 +116,22 @@ if args.beam5:
     for (p, *_), a, b in zip(items, ref5, hyp5):
         if a != b:
             print(f"    {os.path.basename(p)} fw: {a!r}\n    {' ' * len(os.path.basename(p))} confab: {b!r}")
+if args.variant:
+    # faster-whisper at the same beam, timestamps on (its default), as the reference for every variant
+    refv = []
+    for p in paths:
+        segs, _ = fw32.transcribe(audio[p], beam_size=args.variant_beam, temperature=0.0, vad_filter=False)
+        refv.append("".join(s.text for s in segs).strip())
+    print(f"variants at beam {args.variant_beam}: faster-whisper WER vs truth {corpus_wer(truth, refv):.2f}%")
+    for spec in [f"default="] + args.variant:
+        name, _, flags = spec.partition("=")
+        hyp = confab(paths, flags.split(), beam=args.variant_beam)
+        same = sum(a == b for a, b in zip(refv, hyp))
+        print(f"  {name:16s} identical to faster-whisper {same}/{len(refv)}, WER vs faster-whisper {corpus_wer(refv, hyp):.2f}%, "
+              f"WER vs truth {corpus_wer(truth, hyp):.2f}%")
+        for (p, *_), a, b in zip(items, refv, hyp):
+            if a != b:
+                print(f"      {os.path.basename(p)} fw: {a!r}\n      {' ' * len(os.path.basename(p))} confab: {b!r}")
 full = results["full window"]
 for name, hyp in results.items():
     if name != "full window":

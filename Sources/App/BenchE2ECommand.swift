@@ -16,7 +16,7 @@ struct BenchE2E: AsyncParsableCommand {
         discussion: """
         Questions: the given audio files (one question each), else \(Self.builtInQuestions.count) built-in questions spoken by the voice.
         Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium  --hangover 0.5
-                  --playback-device null  --rounds 1  speculative replies on  --threads (all cores)
+                  --playback-device null  --rounds 1  speculative replies on  --pause-notice \(EnergyVAD.Parameters().pauseNotice)  --threads (all cores)
         Every figure is measured from the end of speech (the last speech-like frame), so it includes the hangover.
         """
     )
@@ -44,6 +44,7 @@ struct BenchE2E: AsyncParsableCommand {
     @Option(help: "Times through the question set (a longer run also shows underruns and xruns over time).") var rounds = 1
     @Option(help: "Longest reply, in tokens.") var maxTokens = 96
     @Flag(help: "Do not start the reply during the hangover (to measure what speculation saves).") var noSpeculation = false
+    @Option(help: "Seconds of silence after which recognition (and the speculative reply) starts (default: the detector's).") var pauseNotice: Double?
     @Option(help: "Threads for the engine.") var threads: Int?
     @Flag(help: "JSON output.") var json = false
 
@@ -72,6 +73,7 @@ struct BenchE2E: AsyncParsableCommand {
             let mic = RealTimeCaptureSource(sampleRate: 16000)
             var config = ConversationConfiguration(transcriber: transcriber, generator: generator, synthesizer: synthesizer)
             config.vad.hangover = hangover
+            if let pauseNotice { config.vad.pauseNotice = min(max(0.02, pauseNotice), hangover) }
             config.echoCancellation = false        // nothing comes back from a null device
             config.speculativeReply = !noSpeculation
             let conversation = try Conversation(config, capture: mic, playback: DevicePlaybackSink(player))
@@ -103,7 +105,7 @@ struct BenchE2E: AsyncParsableCommand {
             await reader.value
             let counters = player.counters
             player.close()
-            report(rows, counters: counters, seconds: seconds)
+            report(rows, counters: counters, seconds: seconds, pauseSeconds: config.vad.pauseNotice)
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
 
@@ -125,7 +127,7 @@ struct BenchE2E: AsyncParsableCommand {
         }
     }
 
-    private func report(_ rows: [Row], counters: PlaybackCounters, seconds: Double) {
+    private func report(_ rows: [Row], counters: PlaybackCounters, seconds: Double, pauseSeconds: Double) {
         let timed = rows.compactMap(\.timings)
         func series(_ k: KeyPath<TurnTimings, Double?>) -> [Double] { timed.compactMap { $0[keyPath: k] }.sorted() }
         /// Nearest-rank percentile of sorted values.
@@ -152,10 +154,10 @@ struct BenchE2E: AsyncParsableCommand {
         if json {
             struct Out: Encodable {
                 var turns: [Row]; var summary: [String: Double?]; var questions: Int; var answered: Int
-                var underruns: Int; var xruns: Int; var seconds: Double; var hangover: Double; var speculative: Bool; var threads: Int
+                var underruns: Int; var xruns: Int; var seconds: Double; var hangover: Double; var pauseNotice: Double; var speculative: Bool; var threads: Int
             }
             let out = Out(turns: rows, summary: summary, questions: rows.count, answered: timed.count,
-                          underruns: counters.underruns, xruns: counters.xruns, seconds: seconds, hangover: hangover,
+                          underruns: counters.underruns, xruns: counters.xruns, seconds: seconds, hangover: hangover, pauseNotice: pauseSeconds,
                           speculative: !noSpeculation, threads: EngineThreads.count)
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
             if let d = try? enc.encode(out) { print(String(decoding: d, as: UTF8.self)) }
@@ -164,7 +166,7 @@ struct BenchE2E: AsyncParsableCommand {
         func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0 * 1000) } ?? "–" }
         print("")
         print("turns answered \(timed.count)/\(rows.count) in \(String(format: "%.0f", seconds)) s · threads \(EngineThreads.count)"
-              + " · hangover \(ms(hangover)) · speculative replies \(noSpeculation ? "off" : "on")")
+              + " · hangover \(ms(hangover)) · pause notice \(ms(pauseSeconds)) · speculative replies \(noSpeculation ? "off" : "on")")
         print("end of speech → transcript   p50 \(ms(pct(transcript, 50)))  p95 \(ms(pct(transcript, 95)))")
         print("end of speech → first token  p50 \(ms(pct(firstToken, 50)))  p95 \(ms(pct(firstToken, 95)))")
         print("end of speech → first audio  p50 \(ms(pct(firstAudio, 50)))  p95 \(ms(pct(firstAudio, 95)))")
