@@ -59,6 +59,14 @@ final class SentenceChunkerTests: XCTestCase {
                        ["Meet me at the station at 3:30,", "then we walk to the museum together."])
     }
 
+    /// An opening parenthesis after a long enough first clause starts the next chunk, so speech need not wait
+    /// for the aside (numbers and units are many tokens); a short one stays with its sentence.
+    func testFirstChunkCutsBeforeAParenthesis() {
+        XCTAssertEqual(chunks("Water boils at 100 degrees Celsius (212 degrees Fahrenheit) at sea level. Done."),
+                       ["Water boils at 100 degrees Celsius", "(212 degrees Fahrenheit) at sea level.", "Done."])
+        XCTAssertEqual(chunks("Use it (as noted) well. Then stop."), ["Use it (as noted) well.", "Then stop."])
+    }
+
     func testLongTextWithoutPunctuationIsCutAtASpace() {
         var p = SentenceChunker.Parameters(); p.maxLength = 40
         let text = String(repeating: "word ", count: 30).trimmingCharacters(in: .whitespaces)

@@ -11,7 +11,7 @@ import Foundation
 ///   work — far-end lookup, echo cancellation, recording, level, voice detection, the barge-in gate
 ///   (user vs residual echo) — in buffers allocated here, and acts on barge-in synchronously:
 ///   `PlaybackSink.stop()` is called within the frame in which speech is confirmed;
-/// - speech recognition starts when speech pauses (`EnergyVAD.Parameters.pauseNotice`, 0.2 s) in a detached
+/// - speech recognition starts when speech pauses (`EnergyVAD.Parameters.pauseNotice`, 0.1 s) in a detached
 ///   task, so it runs during the rest of the hangover; its result is used if the pause becomes the end of
 ///   the turn, and redone on the whole utterance if the user went on. Recognitions never overlap (one lock);
 /// - with `speculativeReply`, the pause also starts a provisional turn: the reply is generated and synthesized

@@ -33,8 +33,11 @@ public final class EnergyVAD: VoiceActivityDetecting {
         public var candidateGap = 0.15
         /// Audio kept before the first speech-like frame.
         public var preRoll = 0.3
-        /// Silence after speech at which `speechPaused` hands out the utterance so far (0: never).
-        public var pauseNotice = 0.2
+        /// Silence after speech at which `speechPaused` hands out the utterance so far (0: never). Recognition and the
+        /// speculative reply start here. 0.1 s: on 48 utterances (16 Piper, 32 espeak-ng) Whisper tiny.en gave the same
+        /// WER with 0.06, 0.1, 0.2 or 0.3 s of audio after the last speech frame (12.6–12.9%); a dropped early start is
+        /// cancelled, so pauses inside a sentence cost only idle CPU.
+        public var pauseNotice = 0.1
         /// Silence kept after the last speech-like frame in the handed-out utterance (≤ hangover).
         public var trailingSilence = 0.2
         /// Longer speech is cut into turns of this length.

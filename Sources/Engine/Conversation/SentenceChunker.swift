@@ -3,7 +3,7 @@
 ///
 /// A chunk ends at a sentence end (. ! ? followed by white space and not a lowercase word), at a line
 /// break, or — once the chunk is long enough — at a clause boundary (, ; : and dashes followed by a
-/// space); the first chunk of a reply may be cut at a clause earlier than the others, to speak sooner.
+/// space, or a space before an opening parenthesis); the first chunk of a reply may be cut at a clause earlier than the others, to speak sooner.
 /// It never cuts after a title or abbreviation ("Dr.", "Mr.", "e.g.", "i.e."), an initial ("J. Smith"),
 /// inside a number ("3.5", "1,000", "3:30"), at an ellipsis, after a list number ("1. First"), or inside
 /// quotes or parentheses. Abbreviations that often end a sentence too ("etc.", "Inc.") end one only
@@ -101,6 +101,8 @@ public struct SentenceChunker: Sendable {
 
             if ch == "\n" {
                 if letters > 0 { return i + 1 }
+            } else if ch == "(" && parens == 1 && !inQuote && i > 0 && c[i - 1].isWhitespace && i >= clauseMin {
+                return i                              // before a parenthesis: "Water boils at 100 degrees Celsius | (212°F)."
             } else if ch == "." || ch == "!" || ch == "?" {
                 // Run of terminal punctuation and closing quotes/brackets: "?!", ".\"", ".)".
                 var j = i + 1

@@ -26,8 +26,9 @@ struct WhisperDecoderLayer { let attn: WhisperSelfAttention; let cross: WhisperC
 public final class WhisperModel: @unchecked Sendable {
     public let config: WhisperConfig
     public let maxBeams: Int
-    /// Query rows per block in the encoder's attention (scores of one block: 64 × 1500 floats = 384 KB, in L2).
-    static let attentionBlock = 64
+    /// Query rows per block in the encoder's attention (scores of one block: 128 × 1500 floats = 768 KB, in L2; half as
+    /// many calls as 64-row blocks, each of which packs the head's 1500×64 keys again).
+    static let attentionBlock = 128
 
     // weights
     let conv1W, conv1B, conv2W, conv2B, encPos, encLnG, encLnB: FloatBuffer
