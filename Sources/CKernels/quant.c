@@ -623,14 +623,267 @@ static VNNI_ATTR inline __attribute__((always_inline)) void tile_q32(const int t
             out[(size_t)t * outStride + r] = hasMin ? hsum8(acc[r][t]) + ms[r][t] : hsum8(acc[r][t]);
 }
 
+
+// MARK: 512-bit tiles: two activation rows per register (prefill, AVX-512 VNNI)
+//
+// The 256-bit tile above keeps its 4 × 8 accumulators in a stack array (32 ymm registers are all there are, and the
+// activation blocks need some too), so every fma went through memory. Here one zmm register holds two activation rows,
+// t = 2p in lanes 0-7 and t = 2p + 1 in lanes 8-15, each half taking exactly the 256-bit steps of its own row (the
+// weight block broadcast to both halves): 4 × 8 accumulators in 16 registers and half the instructions. Every output is
+// still bit-identical to the one-row kernels (the tests check it).
+#define ZMM_ATTR __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")))
+static ZMM_ATTR inline __m512i pair256(const void *a, const void *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)), _mm256_loadu_si256((const __m256i *)b), 1);
+}
+static ZMM_ATTR inline __m512 pairps(float a, float b) {
+    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+static ZMM_ATTR inline float hsum8_lo(__m512 x) { return hsum8(_mm512_castps512_ps256(x)); }
+static ZMM_ATTR inline float hsum8_hi(__m512 x) { return hsum8(_mm512_extractf32x8_ps(x, 1)); }
+
+// Q4_0, Q5_0, Q8_0 (the types with an offset), RM weight rows × 2·NP activation rows.
+static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q32(const int type, const int RM, const int NP, int n,
+        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, float *out, size_t outStride) {
+    const int bb = type == 2 ? 18 : type == 6 ? 22 : 34;
+    const int off = type == 2 ? 8 : type == 6 ? 16 : 128;
+    __m512 acc[4][4];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < RM; r++)
+#pragma clang loop unroll(full)
+        for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_ps();
+    for (int i = 0; i < n / 32; i++) {
+        __m512i yq[4], c[4];
+        __m512 dy[4];
+#pragma clang loop unroll(full)
+        for (int p = 0; p < NP; p++) {
+            const q8_32 *y0 = (const q8_32 *)(xb + (size_t)(2 * p) * xs) + i, *y1 = (const q8_32 *)(xb + (size_t)(2 * p + 1) * xs) + i;
+            yq[p] = pair256(y0->qs, y1->qs);
+            dy[p] = pairps(y0->d, y1->d);
+            c[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), yq[p]));
+        }
+#pragma clang loop unroll(full)
+        for (int r = 0; r < RM; r++) {
+            const uint8_t *wb = w + (size_t)r * rowBytes + (size_t)i * bb;
+            const __m512 dwv = _mm512_set1_ps(f16(wb));
+            __m256i u;
+            switch (type) {
+            case 2: u = nibbles32(wb + 2); break;
+            case 6: { uint32_t qh; memcpy(&qh, wb + 2, 4); const __m256i q = nibbles32(wb + 6);
+                      u = _mm256_mask_add_epi8(q, (__mmask32)qh, q, _mm256_set1_epi8(0x10)); break; }
+            default: u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wb + 2)), _mm256_set1_epi8((char)0x80)); break;
+            }
+            const __m512i uz = _mm512_broadcast_i64x4(u);
+#pragma clang loop unroll(full)
+            for (int p = 0; p < NP; p++) {
+                const __m512 sum = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(c[p], uz, yq[p]));
+                acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dwv, dy[p]), sum, acc[r][p]);
+            }
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int p = 0; p < NP; p++)
+#pragma clang loop unroll(full)
+        for (int r = 0; r < RM; r++) {
+            out[(size_t)(2 * p) * outStride + r] = hsum8_lo(acc[r][p]);
+            out[(size_t)(2 * p + 1) * outStride + r] = hsum8_hi(acc[r][p]);
+        }
+}
+
+#define YK(t, i) ((const q8_K *)(xb + (size_t)(t) * xs) + (i))
+
+// Q4_K: per 32-value sub-block, vpmaddubsw (nibbles · activation bytes, pairs in int16) then vpdpwssd with the
+// sub-block's scale adds scale·(pair + pair) into the same int32 lane that dot_q4_K's vpmaddwd + vpaddd fills: the
+// same integers. The mins take dot_q4_K's 128-bit steps, four activation rows to a zmm register (one per 128-bit lane).
+static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q4_K(const int RM, const int NP, int n,
+        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, float *out, size_t outStride) {
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    __m512 acc[4][4], macc[4][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < RM; r++) {
+#pragma clang loop unroll(full)
+        for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+        for (int q = 0; q < NP / 2; q++) macc[r][q] = _mm512_setzero_ps();
+    }
+    for (int i = 0; i < n / 256; i++) {
+        // activation side: block scales in pairs, the 8 sub-block sums (bsums pairwise) and -d in fours
+        __m512 dy[4], dn4[2];
+        __m512i q8s4[2];
+#pragma clang loop unroll(full)
+        for (int p = 0; p < NP; p++) dy[p] = pairps(YK(2 * p, i)->d, YK(2 * p + 1, i)->d);
+#pragma clang loop unroll(full)
+        for (int q = 0; q < NP / 2; q++) {
+            __m128i s[4];
+            float dn[4];
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 4; k++) {
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)YK(4 * q + k, i)->bsums);
+                s[k] = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+                dn[k] = -YK(4 * q + k, i)->d;
+            }
+            q8s4[q] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(s[0]), s[1], 1), s[2], 2), s[3], 3);
+            dn4[q] = _mm512_insertf32x4(_mm512_insertf32x4(_mm512_insertf32x4(_mm512_castps128_ps512(_mm_set1_ps(dn[0])),
+                         _mm_set1_ps(dn[1]), 1), _mm_set1_ps(dn[2]), 2), _mm_set1_ps(dn[3]), 3);
+        }
+        __m512i sumi[4][4];
+        uint8_t sc[4][8];
+#pragma clang loop unroll(full)
+        for (int r = 0; r < RM; r++) {
+            const uint8_t *wb = w + (size_t)r * rowBytes + (size_t)i * 144;
+            uint32_t utmp[4];
+            k_scales(wb + 4, utmp);
+            memcpy(sc[r], utmp, 8);
+            const __m128i mins = _mm256_extracti128_si256(_mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0])), 1);
+            const __m512i minz = _mm512_broadcast_i32x4(mins);
+            const __m512 dmw = _mm512_set1_ps(f16(wb + 2));
+#pragma clang loop unroll(full)
+            for (int q = 0; q < NP / 2; q++)
+                macc[r][q] = _mm512_fmadd_ps(_mm512_mul_ps(dn4[q], dmw), _mm512_cvtepi32_ps(_mm512_madd_epi16(minz, q8s4[q])), macc[r][q]);
+#pragma clang loop unroll(full)
+            for (int p = 0; p < NP; p++) sumi[r][p] = _mm512_setzero_si512();
+        }
+        for (int j = 0; j < 4; j++) {
+            __m512i yl[4], yh[4];
+#pragma clang loop unroll(full)
+            for (int p = 0; p < NP; p++) {
+                yl[p] = pair256(YK(2 * p, i)->qs + 64 * j, YK(2 * p + 1, i)->qs + 64 * j);
+                yh[p] = pair256(YK(2 * p, i)->qs + 64 * j + 32, YK(2 * p + 1, i)->qs + 64 * j + 32);
+            }
+#pragma clang loop unroll(full)
+            for (int r = 0; r < RM; r++) {
+                const uint8_t *wb = w + (size_t)r * rowBytes + (size_t)i * 144;
+                const __m512i bits = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(wb + 16 + 32 * j)));
+                const __m512i ql = _mm512_and_si512(bits, m4), qh = _mm512_and_si512(_mm512_srli_epi16(bits, 4), m4);
+                const __m512i scl = _mm512_set1_epi16(sc[r][2 * j]), sch = _mm512_set1_epi16(sc[r][2 * j + 1]);
+#pragma clang loop unroll(full)
+                for (int p = 0; p < NP; p++) {
+                    sumi[r][p] = _mm512_dpwssd_epi32(sumi[r][p], _mm512_maddubs_epi16(ql, yl[p]), scl);
+                    sumi[r][p] = _mm512_dpwssd_epi32(sumi[r][p], _mm512_maddubs_epi16(qh, yh[p]), sch);
+                }
+            }
+        }
+#pragma clang loop unroll(full)
+        for (int r = 0; r < RM; r++) {
+            const __m512 dw = _mm512_set1_ps(f16(w + (size_t)r * rowBytes + (size_t)i * 144));
+#pragma clang loop unroll(full)
+            for (int p = 0; p < NP; p++) acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dy[p], dw), _mm512_cvtepi32_ps(sumi[r][p]), acc[r][p]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < RM; r++)
+#pragma clang loop unroll(full)
+        for (int p = 0; p < NP; p++) {
+            float m[16];
+            _mm512_storeu_ps(m, macc[r][p / 2]);
+            const int k = 8 * (p % 2);
+            out[(size_t)(2 * p) * outStride + r] = hsum8_lo(acc[r][p]) + hsum4(_mm_loadu_ps(m + k));
+            out[(size_t)(2 * p + 1) * outStride + r] = hsum8_hi(acc[r][p]) + hsum4(_mm_loadu_ps(m + k + 4));
+        }
+}
+
+// Q6_K: dot_q6_K forms (x - 32)·y pairs as vpmaddubsw(x, y) - vpmaddubsw(32, y). Here the activation bytes go in as the
+// unsigned operand, y + 128, against the signed weights x - 32: (y + 128)(x - 32) = y(x - 32) + 128(x - 32), and the
+// weight-only part 128(x - 32), times the scales, is summed once per weight block and starts each row's int32 lanes
+// negated. Then per 32 values one vpmaddubsw and one vpdpwssd (the scales), and the lanes end as the same integers.
+static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q6_K(const int RM, const int NP, int n,
+        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, float *out, size_t outStride) {
+    const __m512i m4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30), m32 = _mm512_set1_epi8(32);
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512 acc[4][8];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < RM; r++)
+#pragma clang loop unroll(full)
+        for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_ps();
+    for (int i = 0; i < n / 256; i++) {
+        __m512i sumi[4][8], corr[4], sc16[4];
+#pragma clang loop unroll(full)
+        for (int r = 0; r < RM; r++) {
+            // the 16 scales as int16, in both 256-bit halves
+            sc16[r] = _mm512_broadcast_i64x4(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + (size_t)r * rowBytes + (size_t)i * 210 + 192))));
+            corr[r] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+            for (int p = 0; p < NP; p++) sumi[r][p] = _mm512_setzero_si512();
+        }
+        for (int j = 0; j < 2; j++) {
+#pragma clang loop unroll(full)
+            for (int k = 0; k < 4; k++) {
+                __m512i y[8];
+#pragma clang loop unroll(full)
+                for (int p = 0; p < NP; p++)
+                    y[p] = _mm512_xor_si512(pair256(YK(2 * p, i)->qs + 128 * j + 32 * k, YK(2 * p + 1, i)->qs + 128 * j + 32 * k), flip);
+                // scale 8j + 2k for the chunk's first 16 values, 8j + 2k + 1 for the next 16 (int16 lanes 0-7, 8-15)
+                const int s0 = 8 * j + 2 * k;
+                const __m512i idx = _mm512_set_epi16(s0 + 17, s0 + 17, s0 + 17, s0 + 17, s0 + 17, s0 + 17, s0 + 17, s0 + 17,
+                                                     s0 + 16, s0 + 16, s0 + 16, s0 + 16, s0 + 16, s0 + 16, s0 + 16, s0 + 16,
+                                                     s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0 + 1,
+                                                     s0, s0, s0, s0, s0, s0, s0, s0);
+#pragma clang loop unroll(full)
+                for (int r = 0; r < RM; r++) {
+                    const uint8_t *wb = w + (size_t)r * rowBytes + (size_t)i * 210;
+                    // x_k as dot_q6_K builds it: low (k < 2) or high nibbles of ql, bits 2k..2k+1 of qh at 4..5
+                    const __m512i b = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(wb + 64 * j + 32 * (k & 1))));
+                    const __m512i bh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(wb + 128 + 32 * j)));
+                    const __m512i lo = k < 2 ? _mm512_and_si512(b, m4) : _mm512_and_si512(_mm512_srli_epi16(b, 4), m4);
+                    const __m512i hi = _mm512_and_si512(k == 3 ? _mm512_srli_epi16(bh, 2) : k == 2 ? bh : _mm512_slli_epi16(bh, 4 - 2 * k), m30);
+                    const __m512i x = _mm512_sub_epi8(_mm512_or_si512(lo, hi), m32);
+                    const __m512i sc = _mm512_permutexvar_epi16(idx, sc16[r]);
+                    corr[r] = _mm512_dpwssd_epi32(corr[r], _mm512_maddubs_epi16(flip, x), sc);
+#pragma clang loop unroll(full)
+                    for (int p = 0; p < NP; p++) sumi[r][p] = _mm512_dpwssd_epi32(sumi[r][p], _mm512_maddubs_epi16(y[p], x), sc);
+                }
+            }
+        }
+#pragma clang loop unroll(full)
+        for (int r = 0; r < RM; r++) {
+            const __m512 dw = _mm512_set1_ps(f16(w + (size_t)r * rowBytes + (size_t)i * 210 + 208));
+#pragma clang loop unroll(full)
+            for (int p = 0; p < NP; p++)
+                acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(pairps(YK(2 * p, i)->d, YK(2 * p + 1, i)->d), dw),
+                                            _mm512_cvtepi32_ps(_mm512_sub_epi32(sumi[r][p], corr[r])), acc[r][p]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int p = 0; p < NP; p++)
+#pragma clang loop unroll(full)
+        for (int r = 0; r < RM; r++) {
+            out[(size_t)(2 * p) * outStride + r] = hsum8_lo(acc[r][p]);
+            out[(size_t)(2 * p + 1) * outStride + r] = hsum8_hi(acc[r][p]);
+        }
+}
+#undef YK
+
 typedef void (*tile_fn)(int, const uint8_t *, size_t, const uint8_t *, size_t, float *, size_t);
 typedef struct { tile_fn f; int rm, rn; } tile_kernel;
 // Tile shapes measured on Zen 4 (2 cores, noisy): 4 rows × 8 tokens for the types with an offset, 1 × 8 for the
 // ones with a min (Q4_1/Q5_1 have no offset sums to share between rows).
 #define TILE(name, T, RM, RN) static VNNI_ATTR void name(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, float *o, size_t os) \
     { tile_q32(T, RM, RN, n, w, rb, xb, xs, o, os); }
-TILE(tile_q4_0, 2, 4, 8) TILE(tile_q4_1, 3, 1, 8) TILE(tile_q5_0, 6, 4, 8) TILE(tile_q5_1, 7, 1, 8) TILE(tile_q8_0, 8, 4, 8)
+TILE(tile_q4_1, 3, 1, 8) TILE(tile_q5_1, 7, 1, 8)
 #undef TILE
+// 512-bit tiles: RM rows × 2·NP tokens. Shapes measured on Zen 4 (2 shared cores, thread CPU time, best of 5):
+// Q5_0 4 × 8, Q4_K 3 × 8, Q6_K 2 × 16 (its weight unpacking costs more, so more tokens share it).
+#ifndef Q32_RM
+#define Q32_RM 4
+#define Q32_NP 4
+#endif
+#ifndef Q4K_RM
+#define Q4K_RM 3
+#define Q4K_NP 4
+#endif
+#ifndef Q6K_RM
+#define Q6K_RM 2
+#define Q6K_NP 8
+#endif
+#define TILEZ(name, T, RM, NP) static ZMM_ATTR void name(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, float *o, size_t os) \
+    { tilez_q32(T, RM, NP, n, w, rb, xb, xs, o, os); }
+TILEZ(tile_q4_0, 2, Q32_RM, Q32_NP) TILEZ(tile_q5_0, 6, Q32_RM, Q32_NP) TILEZ(tile_q8_0, 8, Q32_RM, Q32_NP)
+#undef TILEZ
+static ZMM_ATTR void tile_q4_K(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, float *o, size_t os) {
+    tilez_q4_K(Q4K_RM, Q4K_NP, n, w, rb, xb, xs, o, os);
+}
+static ZMM_ATTR void tile_q6_K(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, float *o, size_t os) {
+    tilez_q6_K(Q6K_RM, Q6K_NP, n, w, rb, xb, xs, o, os);
+}
 
 typedef void (*dot4_fn)(int, const uint8_t *, const uint8_t *, size_t, float *);
 
@@ -666,11 +919,13 @@ static tile_kernel tile_for(int type) {
     tile_kernel none = { 0, 0, 0 };
     if (!(use_vnni >= 0 ? use_vnni : confab_vnni(-1))) return none;
     switch (type) {
-    case 2: return (tile_kernel){ tile_q4_0, 4, 8 };
+    case 2: return (tile_kernel){ tile_q4_0, Q32_RM, 2 * Q32_NP };
     case 3: return (tile_kernel){ tile_q4_1, 1, 8 };
-    case 6: return (tile_kernel){ tile_q5_0, 4, 8 };
+    case 6: return (tile_kernel){ tile_q5_0, Q32_RM, 2 * Q32_NP };
     case 7: return (tile_kernel){ tile_q5_1, 1, 8 };
-    case 8: return (tile_kernel){ tile_q8_0, 4, 8 };
+    case 8: return (tile_kernel){ tile_q8_0, Q32_RM, 2 * Q32_NP };
+    case 12: return (tile_kernel){ tile_q4_K, Q4K_RM, 2 * Q4K_NP };
+    case 14: return (tile_kernel){ tile_q6_K, Q6K_RM, 2 * Q6K_NP };
     default: return none;
     }
 }
@@ -679,7 +934,7 @@ int confab_tile(int type, int n, const void *w, size_t rowBytes, const void *x, 
     tile_kernel k = tile_for(type);
     if (!k.f) return 0;
     k.f(n, (const uint8_t *)w, rowBytes, (const uint8_t *)x, xStride, out, outStride);
-    return k.rm * 16 + k.rn;
+    return k.rm * 64 + k.rn;
 }
 
 void confab_dot4(int type, int n, const void *w, const void *x, size_t xStride, float out[4]) {

@@ -155,11 +155,12 @@ final class QuantTests: XCTestCase {
     }
 
     /// The prefill kernels (one weight row against 4 activation rows, blocks unpacked once; with VNNI, tiles of
-    /// RM rows × RN activation rows) must give exactly the one-row kernel's numbers, directly and through quantMatmul
-    /// with T = 13 (an 8-token tile pass, a 4-row pass, 1 left over).
+    /// RM rows × RN activation rows, RN up to 16) must give exactly the one-row kernel's numbers, directly and through
+    /// quantMatmul with T = 21 (tile passes over 16 tokens, a 4-row pass, 1 left over), and quantMatmul must give the
+    /// same bits with VNNI switched off and on.
     static func checkFourRowKernel(_ type: GGMLType, _ w: UnsafeRawPointer, rows: Int, cols: Int, seed: UInt64,
                                    _ label: String, file: StaticString = #filePath, line: UInt = #line) {
-        let T = 13
+        let T = 21
         var rng = TestRNG(seed)
         let x = (0..<(T * cols)).map { _ in rng.float(-2, 2) }
         let (xq, stride) = prepared(type, x, rows: T, cols: cols)
@@ -180,12 +181,12 @@ final class QuantTests: XCTestCase {
                 }
             }
             // the tile kernel at rows 1..., tokens 2...
-            var tile = [Float](repeating: .nan, count: 8 * rows)
+            var tile = [Float](repeating: .nan, count: 16 * rows)
             let shape = Int(confab_tile(Int32(type.rawValue), Int32(cols), w + W.rowBytes, W.rowBytes, xq + 2 * stride, stride, &tile, rows))
-            if mode == 1 && [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0].contains(type) { XCTAssertNotEqual(shape, 0, "\(label): no VNNI tile", file: file, line: line) }
+            if mode == 1 && [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q6_K].contains(type) { XCTAssertNotEqual(shape, 0, "\(label): no VNNI tile", file: file, line: line) }
             if shape != 0 {
-                let rm = shape / 16, rn = shape % 16
-                XCTAssertTrue(rm <= rows - 1 && rn <= 8, "\(label) tile \(rm)×\(rn)", file: file, line: line)
+                let rm = shape / 64, rn = shape % 64
+                XCTAssertTrue(rm <= rows - 1 && rn <= 16 && rn >= 1, "\(label) tile \(rm)×\(rn)", file: file, line: line)
                 for r in 0..<rm { for t in 0..<rn {
                     let one = confab_dot(Int32(type.rawValue), Int32(cols), w + (1 + r) * W.rowBytes, xq + (2 + t) * stride)
                     XCTAssertEqual(tile[t * rows + r].bitPattern, one.bitPattern, "\(label) tile row \(r) token \(t): \(tile[t * rows + r]) vs \(one)", file: file, line: line)
@@ -194,6 +195,14 @@ final class QuantTests: XCTestCase {
         }
         var batched = [Float](repeating: .nan, count: T * rows), single = [Float](repeating: .nan, count: rows)
         let scratch = ActivationScratch(bytes: T * (cols / 32 + 1) * 40 + 4096)
+        if vnni == 1 {
+            var plain = [Float](repeating: .nan, count: T * rows)
+            _ = confab_vnni(0)
+            quantMatmul(W, x, rows: T, into: &plain, scratch: scratch)
+            _ = confab_vnni(1)
+            quantMatmul(W, x, rows: T, into: &batched, scratch: scratch)
+            XCTAssertEqual(plain.map(\.bitPattern), batched.map(\.bitPattern), "\(label): batched, VNNI off vs on", file: file, line: line)
+        }
         quantMatmul(W, x, rows: T, into: &batched, scratch: scratch)
         for t in 0..<T {
             quantMatmul(W, Array(x[(t * cols)..<((t + 1) * cols)]), rows: 1, into: &single, scratch: scratch)

@@ -29,9 +29,9 @@ float confab_dot(int type, int n, const void *w, const void *x);
 /// the weight blocks unpacked once for all 4; out[t] is bit-identical to confab_dot with activation t.
 void confab_dot4(int type, int n, const void *w, const void *x, size_t xStride, float out[4]);
 
-/// The VNNI prefill tile for the 32-element block types, if this CPU and type have one: RM weight rows (w + r·rowBytes)
+/// The VNNI prefill tile (32-element block types, Q4_K, Q6_K), if this CPU and type have one: RM weight rows (w + r·rowBytes)
 /// × RN activation vectors (x + t·xStride) into out[t·outStride + r], each value bit-identical to confab_dot.
-/// Returns RM·16 + RN (0 and nothing written when there is no tile kernel).
+/// Returns RM·64 + RN (0 and nothing written when there is no tile kernel).
 int confab_tile(int type, int n, const void *w, size_t rowBytes, const void *x, size_t xStride, float *out, size_t outStride);
 
 /// Whether the 4-row kernels of the 32-element block types use AVX-512 VNNI (identical results, fewer multiply

@@ -17,6 +17,7 @@ public final class SpinningPool: @unchecked Sendable {
     private let cond = NSCondition()
     private let serial = NSLock()
     private var job: ((Int) -> Void)?
+    private var jobParts = 0          // workers with index < jobParts run the job
     private var started = 0           // worker threads running (their indices are 1...started)
 
     private init() {}
@@ -37,7 +38,9 @@ public final class SpinningPool: @unchecked Sendable {
         serial.lock(); defer { serial.unlock() }
         ensureWorkers(parts - 1)
         withoutActuallyEscaping(body) { b in
-            job = { w in if w < parts { b(w) } }
+            // the body itself, not a closure wrapped around it (that was a heap allocation per job)
+            job = b
+            jobParts = parts
             pending.store(started, ordering: .relaxed)
             cond.lock()
             generation.wrappingIncrement(ordering: .releasing)
@@ -82,7 +85,7 @@ public final class SpinningPool: @unchecked Sendable {
                 }
             }
             seen = generation.load(ordering: .acquiring)
-            job?(index)
+            if index < jobParts { job?(index) }
             pending.wrappingDecrement(ordering: .releasing)
         }
     }

@@ -40,12 +40,7 @@ func cachedAttention(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<
                 confab_round_f16(s, n)
                 // out = Σ_j softmax_j · v_j
                 let o = out + t * hd * heads + h * hd
-                o.update(repeating: 0, count: hd)
-                for j in 0..<n {
-                    let w = s[j]
-                    let v = values + j * kvStride + g * hd
-                    for i in 0..<hd { o[i] += w * v[i] }
-                }
+                weightedSum(s, n, values + g * hd, kvStride, hd, into: o)
             }
         }
     }
@@ -63,4 +58,37 @@ func cachedAttention(q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<
     var s = acc.sum()
     while i < n { s += a[i] * b[i]; i += 1 }
     return s
+}
+
+/// o[0..<hd] = Σ_j w[j] · v[j·stride ..< j·stride + hd], each element summed over j in order (mul, then add), as the
+/// plain loop does; 32 elements at a time in four SIMD8 registers so o is not read and written back per key.
+@inline(__always) private func weightedSum(_ w: UnsafePointer<Float>, _ n: Int, _ v: UnsafePointer<Float>, _ stride: Int,
+                                           _ hd: Int, into o: UnsafeMutablePointer<Float>) {
+    let rv = UnsafeRawPointer(v)
+    var i0 = 0
+    while i0 + 32 <= hd {
+        var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0
+        for j in 0..<n {
+            let wj = SIMD8<Float>(repeating: w[j])
+            let b = 4 * (j * stride + i0)
+            a0 += wj * rv.loadUnaligned(fromByteOffset: b, as: SIMD8<Float>.self)
+            a1 += wj * rv.loadUnaligned(fromByteOffset: b + 32, as: SIMD8<Float>.self)
+            a2 += wj * rv.loadUnaligned(fromByteOffset: b + 64, as: SIMD8<Float>.self)
+            a3 += wj * rv.loadUnaligned(fromByteOffset: b + 96, as: SIMD8<Float>.self)
+        }
+        let ro = UnsafeMutableRawPointer(o)
+        ro.storeBytes(of: a0, toByteOffset: 4 * i0, as: SIMD8<Float>.self)
+        ro.storeBytes(of: a1, toByteOffset: 4 * i0 + 32, as: SIMD8<Float>.self)
+        ro.storeBytes(of: a2, toByteOffset: 4 * i0 + 64, as: SIMD8<Float>.self)
+        ro.storeBytes(of: a3, toByteOffset: 4 * i0 + 96, as: SIMD8<Float>.self)
+        i0 += 32
+    }
+    if i0 < hd {
+        (o + i0).update(repeating: 0, count: hd - i0)
+        for j in 0..<n {
+            let wj = w[j]
+            let vj = v + j * stride
+            for i in i0..<hd { o[i] += wj * vj[i] }
+        }
+    }
 }
