@@ -142,6 +142,12 @@ struct BenchE2E: AsyncParsableCommand {
             guard let a = t.transcript, let b = t.firstToken, let c = t.firstAudio else { return nil }
             return (a, max(0, b - a), max(0, c - b))
         }
+        // The last share split: first token → first chunk (the model writing its first sentence or clause),
+        // → its first audio out of synthesis, → handed to the device (including any wait for the hangover).
+        let voiceShares = timed.compactMap { t -> (Double, Double, Double)? in
+            guard let b = t.firstToken, let c = t.firstChunk, let d = t.firstSynthesized, let e = t.firstAudio else { return nil }
+            return (max(0, c - b), max(0, d - c), max(0, e - d))
+        }
         func median(_ xs: [Double]) -> Double? { pct(xs.sorted(), 50) }
         let summary: [String: Double?] = [
             "transcript_p50_ms": pct(transcript, 50).map { $0 * 1000 }, "transcript_p95_ms": pct(transcript, 95).map { $0 * 1000 },
@@ -150,6 +156,9 @@ struct BenchE2E: AsyncParsableCommand {
             "share_recognition_ms": median(shares.map(\.0)).map { $0 * 1000 },
             "share_model_ms": median(shares.map(\.1)).map { $0 * 1000 },
             "share_voice_ms": median(shares.map(\.2)).map { $0 * 1000 },
+            "share_first_chunk_ms": median(voiceShares.map(\.0)).map { $0 * 1000 },
+            "share_synthesis_ms": median(voiceShares.map(\.1)).map { $0 * 1000 },
+            "share_device_ms": median(voiceShares.map(\.2)).map { $0 * 1000 },
         ]
         if json {
             struct Out: Encodable {
@@ -172,6 +181,8 @@ struct BenchE2E: AsyncParsableCommand {
         print("end of speech → first audio  p50 \(ms(pct(firstAudio, 50)))  p95 \(ms(pct(firstAudio, 95)))")
         print("median shares of first audio: recognition \(ms(median(shares.map(\.0)))) · model to first token \(ms(median(shares.map(\.1))))"
               + " · first sentence, voice and device \(ms(median(shares.map(\.2))))")
+        print("  of which: first token → first chunk \(ms(median(voiceShares.map(\.0)))) · → its first audio \(ms(median(voiceShares.map(\.1))))"
+              + " · → device \(ms(median(voiceShares.map(\.2))))")
         print("playback: \(counters.underruns) underruns, \(counters.xruns) xruns")
     }
 }

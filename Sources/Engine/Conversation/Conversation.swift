@@ -529,9 +529,17 @@ public final class Conversation: @unchecked Sendable {
                     }
                     reply += piece
                     emit(.replyToken(piece), for: t)
-                    for chunk in chunker.append(piece) { chunkSink.yield(chunk) }
+                    for chunk in chunker.append(piece) {
+                        if record.timings.firstChunk == nil { record.timings.firstChunk = since() }
+                        chunkSink.yield(chunk)
+                    }
                 }
-                if !Task.isCancelled { for chunk in chunker.finish() { chunkSink.yield(chunk) } }
+                if !Task.isCancelled {
+                    for chunk in chunker.finish() {
+                        if record.timings.firstChunk == nil { record.timings.firstChunk = since() }
+                        chunkSink.yield(chunk)
+                    }
+                }
             } catch {
                 if !Task.isCancelled && !(error is CancellationError) { generationError = "language model: \(error)" }
             }
@@ -562,6 +570,10 @@ public final class Conversation: @unchecked Sendable {
             finishedTurns += 1
             record.turn = finishedTurns          // turns that reached the model, numbered from 1
             return (spoken, interrupted, t.interruptedBy, t.firstAudioSeconds)
+        }
+        if let at = lock.withLock({ t.firstSynthesizedAt }) {
+            let d = at - ended
+            record.timings.firstSynthesized = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         }
         record.reply = reply
         record.spoken = spoken
@@ -607,6 +619,7 @@ public final class Conversation: @unchecked Sendable {
             do {
                 for try await audio in config.synthesizer.speak(say) {
                     let samples = ttsResampler?.process(audio) ?? audio
+                    lock.withLock { if t.firstSynthesizedAt == nil { t.firstSynthesizedAt = .now } }
                     // A provisional turn's audio waits for the end of the turn (or is dropped with it).
                     if !(await waitForConfirmation(t)) { break }
                     while !Task.isCancelled, lock.withLock({ !t.cancelled && t.enqueuedEnd - playback.samplesPlayed > maxAhead }) {
@@ -678,6 +691,8 @@ final class ReplyTurn: @unchecked Sendable {
     var sentences: [Sentence] = []
     var enqueuedEnd: Int
     var firstAudioPosition: Int?
+    /// When the first audio of the reply came out of speech synthesis.
+    var firstSynthesizedAt: ContinuousClock.Instant?
     var firstAudioSeconds: Double?
     var synthesisDone = false
     /// False while the turn is provisional (started at a pause in speech, before the hangover ended):

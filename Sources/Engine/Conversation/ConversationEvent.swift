@@ -21,6 +21,11 @@ public struct TurnTimings: Sendable, Codable, Equatable {
     public var transcript: Double?
     /// End of speech → first reply token.
     public var firstToken: Double?
+    /// End of speech → the reply's first chunk (sentence or clause) handed to speech synthesis.
+    public var firstChunk: Double?
+    /// End of speech → the first audio of that chunk out of speech synthesis (before it waits for the turn
+    /// to be confirmed and for the device).
+    public var firstSynthesized: Double?
     /// End of speech → first non-silent reply sample handed to the playback device.
     public var firstAudio: Double?
     /// End of speech → last reply token.

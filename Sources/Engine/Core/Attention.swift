@@ -34,7 +34,7 @@ public func attention(q: UnsafePointer<Float>, qStride: Int,
                     let last = off + i
                     if last + 1 < Tk { for j in (last + 1)..<Tk { row[j] = -Float.infinity } }
                 }
-                softmaxInPlace(row, count: Tk)
+                softmaxInPlaceFast(row, count: Tk)     // exp8: libm expf was most of a Whisper cross-attention step
             }
         }
         // out_h[Tq, D] = scores · vh

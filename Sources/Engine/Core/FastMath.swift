@@ -57,7 +57,8 @@ public func maxFast(_ x: UnsafePointer<Float>, count n: Int) -> Float {
     var acc = SIMD8<Float>(repeating: -Float.infinity)
     var i = 0
     while i + 8 <= n {
-        acc = pointwiseMax(acc, raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+        let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        acc.replace(with: v, where: v .> acc)          // (the generic pointwiseMax is an out-of-line call)
         i += 8
     }
     var m = acc.max()

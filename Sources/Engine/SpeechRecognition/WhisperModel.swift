@@ -9,14 +9,17 @@ public struct WhisperConfig: Sendable, Equatable {
 /// Pre-norm self-attention block: LN, fused Q|K|V [3D, D], out-projection [D, D].
 struct WhisperSelfAttention {
     let lnG, lnB, qkvW, qkvB, outW, outB: FloatBuffer
+    var qkvH, outH: UnsafeRawPointer?                     // decoder: the same weights as stored (float16), in place
 }
 /// Pre-norm cross-attention block: LN, Q [D, D], fused K|V over the encoder output [2D, D], out-projection.
 struct WhisperCrossAttention {
     let lnG, lnB, qW, qB, kvW, kvB, outW, outB: FloatBuffer
+    var qH, outH: UnsafeRawPointer?
 }
 /// Pre-norm feed-forward: LN, fc1 [F, D], GELU, fc2 [D, F].
 struct WhisperFFN {
     let lnG, lnB, w1, b1, w2, b2: FloatBuffer
+    var w1H, w2H: UnsafeRawPointer?
 }
 struct WhisperEncoderLayer { let attn: WhisperSelfAttention; let ffn: WhisperFFN }
 struct WhisperDecoderLayer { let attn: WhisperSelfAttention; let cross: WhisperCrossAttention; let ffn: WhisperFFN }
@@ -26,9 +29,9 @@ struct WhisperDecoderLayer { let attn: WhisperSelfAttention; let cross: WhisperC
 public final class WhisperModel: @unchecked Sendable {
     public let config: WhisperConfig
     public let maxBeams: Int
-    /// Query rows per block in the encoder's attention (scores of one block: 128 × 1500 floats = 768 KB, in L2; half as
-    /// many calls as 64-row blocks, each of which packs the head's 1500×64 keys again).
-    static let attentionBlock = 128
+    /// Query rows per block in the encoder's attention (scores of one block: 64 × 1500 floats = 384 KB, in L2).
+    /// 128 and 256 measured the same (tiny.en encoder 282-338 ms on 2 threads, interleaved, best of 7).
+    static let attentionBlock = 64
 
     // weights
     let conv1W, conv1B, conv2W, conv2B, encPos, encLnG, encLnB: FloatBuffer
@@ -106,13 +109,25 @@ public final class WhisperModel: @unchecked Sendable {
             embedHalf = nil; embedFloat = try w("decoder/embeddings/weight", embDims)
         }
         decPos = try w("decoder/position_encodings/encodings", decPosDims)
+        // The decoder's matrices are also kept as stored when that is float16: a decoding step multiplies them
+        // with 1-5 rows, bound by memory bandwidth, and half the bytes is nearly half the time (same values).
+        func half(_ n: String) -> UnsafeRawPointer? {
+            guard let (p, v) = f.stored(n), v.dtype == .f16 else { return nil }
+            return p
+        }
         decLayers = try (0..<nDec).map { i in
             let p = "decoder/layer_\(i)/attention"
-            let cross = WhisperCrossAttention(lnG: try w("\(p)/layer_norm/gamma", [D]), lnB: try w("\(p)/layer_norm/beta", [D]),
+            var cross = WhisperCrossAttention(lnG: try w("\(p)/layer_norm/gamma", [D]), lnB: try w("\(p)/layer_norm/beta", [D]),
                                               qW: try w("\(p)/linear_0/weight", [D, D]), qB: try w("\(p)/linear_0/bias", [D]),
                                               kvW: try w("\(p)/linear_1/weight", [2 * D, D]), kvB: try w("\(p)/linear_1/bias", [2 * D]),
                                               outW: try w("\(p)/linear_2/weight", [D, D]), outB: try w("\(p)/linear_2/bias", [D]))
-            return WhisperDecoderLayer(attn: try selfAttn("decoder/layer_\(i)/self_attention"), cross: cross, ffn: try ffn("decoder/layer_\(i)/ffn", decFF))
+            cross.qH = half("\(p)/linear_0/weight"); cross.outH = half("\(p)/linear_2/weight")
+            let sp = "decoder/layer_\(i)/self_attention", fp = "decoder/layer_\(i)/ffn"
+            var attn = try selfAttn(sp)
+            attn.qkvH = half("\(sp)/linear_0/weight"); attn.outH = half("\(sp)/linear_1/weight")
+            var ff = try ffn(fp, decFF)
+            ff.w1H = half("\(fp)/linear_0/weight"); ff.w2H = half("\(fp)/linear_1/weight")
+            return WhisperDecoderLayer(attn: attn, cross: cross, ffn: ff)
         }
         decLnG = try w("decoder/layer_norm/gamma", [D]); decLnB = try w("decoder/layer_norm/beta", [D])
         if f.has("decoder/projection/weight") {
@@ -251,7 +266,7 @@ public final class WhisperModel: @unchecked Sendable {
         for (l, L) in decLayers.enumerated() {
             // masked self-attention with the cache
             layerNorm(x, rows: R, dim: D, gamma: L.attn.lnG.pointer, beta: L.attn.lnB.pointer, into: dH.pointer)
-            linear(dH.pointer, rows: R, inFeatures: D, weight: L.attn.qkvW.pointer, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: dQKV.pointer)
+            decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.attn.qkvW, half: L.attn.qkvH, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: dQKV.pointer)
             let K = selfK[l].pointer, V = selfV[l].pointer, qkv = dQKV.pointer
             if let s = prefillStart {
                 for r in 0..<R {
@@ -270,19 +285,34 @@ public final class WhisperModel: @unchecked Sendable {
                               queries: 1, keys: p + 1, heads: H, kvHeads: H, headDim: D / H, scale: scale, scores: dScores.pointer)
                 }
             }
-            linear(dAttn.pointer, rows: R, inFeatures: D, weight: L.attn.outW.pointer, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
+            decoderLinear(dAttn.pointer, rows: R, inFeatures: D, weight: L.attn.outW, half: L.attn.outH, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
             // cross-attention over the encoder output (all rows share K/V)
             layerNorm(x, rows: R, dim: D, gamma: L.cross.lnG.pointer, beta: L.cross.lnB.pointer, into: dH.pointer)
-            linear(dH.pointer, rows: R, inFeatures: D, weight: L.cross.qW.pointer, bias: L.cross.qB.pointer, outFeatures: D, into: dQKV.pointer)
+            decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.cross.qW, half: L.cross.qH, bias: L.cross.qB.pointer, outFeatures: D, into: dQKV.pointer)
             let kv = crossKV[l].pointer
             attention(q: dQKV.pointer, qStride: D, k: kv, kStride: 2 * D, v: kv + D, vStride: 2 * D, out: dAttn.pointer, outStride: D,
                       queries: R, keys: T, heads: H, kvHeads: H, headDim: D / H, scale: scale, scores: dScores.pointer)
-            linear(dAttn.pointer, rows: R, inFeatures: D, weight: L.cross.outW.pointer, bias: L.cross.outB.pointer, outFeatures: D, into: x, accumulate: true)
+            decoderLinear(dAttn.pointer, rows: R, inFeatures: D, weight: L.cross.outW, half: L.cross.outH, bias: L.cross.outB.pointer, outFeatures: D, into: x, accumulate: true)
             // feed-forward
             layerNorm(x, rows: R, dim: D, gamma: L.ffn.lnG.pointer, beta: L.ffn.lnB.pointer, into: dH.pointer)
-            linear(dH.pointer, rows: R, inFeatures: D, weight: L.ffn.w1.pointer, bias: L.ffn.b1.pointer, outFeatures: F, into: dFF.pointer)
+            decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.ffn.w1, half: L.ffn.w1H, bias: L.ffn.b1.pointer, outFeatures: F, into: dFF.pointer)
             geluInPlaceFast(dFF.pointer, count: R * F)
-            linear(dFF.pointer, rows: R, inFeatures: F, weight: L.ffn.w2.pointer, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
+            decoderLinear(dFF.pointer, rows: R, inFeatures: F, weight: L.ffn.w2, half: L.ffn.w2H, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
+        }
+    }
+
+    /// y[R, out] (+)= x[R, in] · Wᵀ + b for the decoder: W read as stored (float16) for a step's few rows, else the
+    /// float32 path (a long prompt's prefill, other storage).
+    private func decoderLinear(_ x: UnsafePointer<Float>, rows R: Int, inFeatures: Int, weight: FloatBuffer, half: UnsafeRawPointer?,
+                               bias b: UnsafePointer<Float>, outFeatures N: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        guard let half, R <= 8 else {
+            linear(x, rows: R, inFeatures: inFeatures, weight: weight.pointer, bias: b, outFeatures: N, into: y, accumulate: accumulate)
+            return
+        }
+        fewRowsLinearHalf(x, rows: R, inFeatures: inFeatures, weight: half, outFeatures: N, into: y, accumulate: accumulate)
+        for t in 0..<R {
+            let row = y + t * N
+            for o in 0..<N { row[o] += b[o] }
         }
     }
 
