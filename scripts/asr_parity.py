@@ -104,34 +104,36 @@ for name, extra in variants:
     for (p, t, v, s), a, b in zip(items, ref, hyp):
         if a != b:
             print(f"    {os.path.basename(p)} [{v} {s}] fw: {a!r}\n    {' ' * len(os.path.basename(p))} confab: {b!r}")
-if args.beam5:
-    ref5 = []
+def fw_beam(beam):
+    """faster-whisper float32 at this beam size, temperature 0, timestamps on (its default)."""
+    out = []
     for p in paths:
-        segs, _ = fw32.transcribe(audio[p], beam_size=5, temperature=0.0, vad_filter=False)
-        ref5.append("".join(s.text for s in segs).strip())
+        segs, _ = fw32.transcribe(audio[p], beam_size=beam, temperature=0.0, vad_filter=False)
+        out.append("".join(s.text for s in segs).strip())
+    return out
+
+def differences(ref, hyp, indent):
+    for (p, *_), a, b in zip(items, ref, hyp):
+        if a != b:
+            print(f"{indent}{os.path.basename(p)} fw: {a!r}\n{indent}{' ' * len(os.path.basename(p))} confab: {b!r}")
+
+if args.beam5:
+    ref5 = fw_beam(5)
     hyp5 = confab(paths, [], beam=5)
     same = sum(a == b for a, b in zip(ref5, hyp5))
     print(f"beam 5: confab identical to faster-whisper {same}/{len(ref5)} = {100.0 * same / len(ref5):.1f}%, WER vs faster-whisper {corpus_wer(ref5, hyp5):.2f}%, "
           f"WER vs truth: faster-whisper {corpus_wer(truth, ref5):.2f}%, confab {corpus_wer(truth, hyp5):.2f}%")
-    for (p, *_), a, b in zip(items, ref5, hyp5):
-        if a != b:
-            print(f"    {os.path.basename(p)} fw: {a!r}\n    {' ' * len(os.path.basename(p))} confab: {b!r}")
+    differences(ref5, hyp5, "    ")
 if args.variant:
-    # faster-whisper at the same beam, timestamps on (its default), as the reference for every variant
-    refv = []
-    for p in paths:
-        segs, _ = fw32.transcribe(audio[p], beam_size=args.variant_beam, temperature=0.0, vad_filter=False)
-        refv.append("".join(s.text for s in segs).strip())
+    refv = fw_beam(args.variant_beam)
     print(f"variants at beam {args.variant_beam}: faster-whisper WER vs truth {corpus_wer(truth, refv):.2f}%")
-    for spec in [f"default="] + args.variant:
+    for spec in ["default="] + args.variant:
         name, _, flags = spec.partition("=")
         hyp = confab(paths, flags.split(), beam=args.variant_beam)
         same = sum(a == b for a, b in zip(refv, hyp))
         print(f"  {name:16s} identical to faster-whisper {same}/{len(refv)}, WER vs faster-whisper {corpus_wer(refv, hyp):.2f}%, "
               f"WER vs truth {corpus_wer(truth, hyp):.2f}%")
-        for (p, *_), a, b in zip(items, refv, hyp):
-            if a != b:
-                print(f"      {os.path.basename(p)} fw: {a!r}\n      {' ' * len(os.path.basename(p))} confab: {b!r}")
+        differences(refv, hyp, "      ")
 full = results["full window"]
 for name, hyp in results.items():
     if name != "full window":
