@@ -23,12 +23,6 @@ final class MicrophoneGateTests: XCTestCase {
         var count: Int { lock.withLock { values.count } }
     }
 
-    func frame(_ gate: MicrophoneGate, samples: Int = 1600) -> [Float] {
-        var b = [Float](repeating: -1, count: samples)
-        let n = b.withUnsafeMutableBufferPointer { gate.read(into: $0.baseAddress!, count: samples) }
-        XCTAssertEqual(n, samples)
-        return b
-    }
 
     func testModesDecideWhatTheConversationHears() {
         let levels = Levels()
@@ -57,13 +51,6 @@ final class MicrophoneGateTests: XCTestCase {
 /// Dictation mode inside `confab talk`: while dictating, the gate records the microphone for writing down
 /// and hands the conversation silence, so dictated words never become a turn or enter its history.
 final class MicrophoneGateDictationTests: XCTestCase {
-    /// What the conversation reads from the gate for one frame.
-    func frame(_ gate: MicrophoneGate, samples: Int = 1600) -> [Float] {
-        var b = [Float](repeating: -1, count: samples)
-        let n = b.withUnsafeMutableBufferPointer { gate.read(into: $0.baseAddress!, count: samples) }
-        XCTAssertEqual(n, samples)
-        return b
-    }
 
     func testDictationRecordsTheMicrophoneAndTheConversationHearsSilence() {
         let gate = MicrophoneGate(MicrophoneGateTests.Tone(), onLevel: { _ in })
@@ -138,4 +125,12 @@ final class DictationWriterTests: XCTestCase {
         XCTAssertEqual(asr.lengths.count, 3)
         XCTAssertEqual(Double(asr.lengths[2]), 16000, accuracy: 200)
     }
+}
+
+/// What the conversation reads from the gate for one frame.
+private func frame(_ gate: MicrophoneGate, samples: Int = 1600) -> [Float] {
+    var b = [Float](repeating: -1, count: samples)
+    let n = b.withUnsafeMutableBufferPointer { gate.read(into: $0.baseAddress!, count: samples) }
+    XCTAssertEqual(n, samples)
+    return b
 }

@@ -520,6 +520,10 @@ public final class Conversation: @unchecked Sendable {
             group.addTask { await self.synthesize(chunks, t) }
             group.addTask { await self.watchPlayback(t, ended: ended) }
             var chunker = SentenceChunker(config.chunker)
+            func send(_ chunk: String) {
+                if record.timings.firstChunk == nil { record.timings.firstChunk = since() }
+                chunkSink.yield(chunk)
+            }
             do {
                 for try await piece in config.generator.reply(to: messages) {
                     if Task.isCancelled { break }
@@ -529,17 +533,9 @@ public final class Conversation: @unchecked Sendable {
                     }
                     reply += piece
                     emit(.replyToken(piece), for: t)
-                    for chunk in chunker.append(piece) {
-                        if record.timings.firstChunk == nil { record.timings.firstChunk = since() }
-                        chunkSink.yield(chunk)
-                    }
+                    for chunk in chunker.append(piece) { send(chunk) }
                 }
-                if !Task.isCancelled {
-                    for chunk in chunker.finish() {
-                        if record.timings.firstChunk == nil { record.timings.firstChunk = since() }
-                        chunkSink.yield(chunk)
-                    }
-                }
+                if !Task.isCancelled { for chunk in chunker.finish() { send(chunk) } }
             } catch {
                 if !Task.isCancelled && !(error is CancellationError) { generationError = "language model: \(error)" }
             }
@@ -605,6 +601,7 @@ public final class Conversation: @unchecked Sendable {
     private func synthesize(_ chunks: AsyncStream<String>, _ t: ReplyTurn) async {
         var speakable = ReplySpeechFilter()
         var index = 0
+        var synthesized = false              // the reply's first audio is out of synthesis (stamped once)
         let maxAhead = Int(config.maxQueuedAudio * Double(playback.sampleRate))
         for await chunk in chunks {
             if Task.isCancelled || lock.withLock({ t.cancelled }) { break }
@@ -619,7 +616,7 @@ public final class Conversation: @unchecked Sendable {
             do {
                 for try await audio in config.synthesizer.speak(say) {
                     let samples = ttsResampler?.process(audio) ?? audio
-                    lock.withLock { if t.firstSynthesizedAt == nil { t.firstSynthesizedAt = .now } }
+                    if !synthesized { synthesized = true; lock.withLock { t.firstSynthesizedAt = .now } }
                     // A provisional turn's audio waits for the end of the turn (or is dropped with it).
                     if !(await waitForConfirmation(t)) { break }
                     while !Task.isCancelled, lock.withLock({ !t.cancelled && t.enqueuedEnd - playback.samplesPlayed > maxAhead }) {

@@ -14,11 +14,15 @@ public func linear(_ x: UnsafePointer<Float>, rows T: Int, inFeatures: Int,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(outFeatures), Int32(inFeatures),
                     1, x, Int32(inFeatures), W, Int32(inFeatures), beta, y, Int32(outFeatures))
     }
-    if let b {
-        for t in 0..<T {
-            let row = y + t * outFeatures
-            for o in 0..<outFeatures { row[o] += b[o] }
-        }
+    if let b { addBias(b, to: y, rows: T, outFeatures: outFeatures) }
+}
+
+/// y[t, o] += b[o] for every row t.
+@inline(__always)
+public func addBias(_ b: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, rows T: Int, outFeatures N: Int) {
+    for t in 0..<T {
+        let row = y + t * N
+        for o in 0..<N { row[o] += b[o] }
     }
 }
 

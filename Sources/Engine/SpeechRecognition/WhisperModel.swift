@@ -310,10 +310,7 @@ public final class WhisperModel: @unchecked Sendable {
             return
         }
         fewRowsLinearHalf(x, rows: R, inFeatures: inFeatures, weight: half, outFeatures: N, into: y, accumulate: accumulate)
-        for t in 0..<R {
-            let row = y + t * N
-            for o in 0..<N { row[o] += b[o] }
-        }
+        addBias(b, to: y, rows: R, outFeatures: N)
     }
 
     /// logits[i] = LN(x[rows[i]]) · embedᵀ (tied head).
