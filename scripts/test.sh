@@ -3,9 +3,10 @@
 # in an optimized build, as CI does. Extra arguments go to `swift test` (e.g. --filter AudioIOTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --test >/dev/null  # progress goes to stderr
-# OpenBLAS workers must not spin between calls while audio threads run beside them.
-export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
+bin="$(bash scripts/setup.sh --test)"  # progress goes to stderr; prints the confab binary
+# The OpenBLAS settings confab gives itself (workers that do not spin between calls, kernels for this CPU's
+# vector units), for the test process, which loads the engine too.
+eval "$("$bin" environment)"
 export CONFAB_REQUIRE_MODELS=1
 # Build just the test bundle (setup.sh built `confab`, which the command-line tests run): a plain
 # `swift test` also builds every executable of the dependencies, including swift-protobuf's bundled

@@ -10,20 +10,37 @@ enum Main {
     }
 }
 
-/// OpenBLAS reads its settings once, when the library is loaded (before `main`). Its worker threads spin for
-/// about 0.1 s after every multi-threaded call unless OPENBLAS_THREAD_TIMEOUT says otherwise: on two cores that
-/// takes the CPU from the language model between two synthesis calls, and from the audio threads where they
-/// cannot run at real-time priority. So Confab sets it and starts itself again (exec: the same process, no child)
-/// when it is not set.
+/// OpenBLAS reads its settings once, when the library is loaded (before `main`): when one Confab wants is not
+/// set (`OpenBLASSettings`: no spinning workers; kernels that use the CPU's AVX-512 or AVX2), Confab sets it
+/// and starts itself again (exec: the same process, no child).
 enum OpenBLASEnvironment {
     static func ensure() {
-        guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
-        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)     // the shortest OpenBLAS allows: workers sleep at once
+        let missing = OpenBLASSettings.missing()
+        guard !missing.isEmpty else { return }
+        for (name, value) in missing { setenv(name, value, 1) }
         let args = CommandLine.arguments
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         execv("/proc/self/exe", &argv)
-        // exec failed (no /proc?): go on with OpenBLAS's own default.
+        // exec failed (no /proc?): go on with OpenBLAS's own choices.
         for p in argv { free(p) }
+    }
+}
+
+/// `confab environment`: the settings `confab` gives itself, as shell exports, for other processes that load the
+/// engine (the test suite: `eval "$(confab environment)"`).
+struct EnvironmentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "environment",
+        abstract: "Print the OpenBLAS settings confab sets for itself, as shell exports.",
+        shouldDisplay: false
+    )
+    func run() {
+        // By now `ensure()` has set them in this process: print the values in effect.
+        let env = ProcessInfo.processInfo.environment
+        for name in ["OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_CORETYPE"] {
+            if let v = env[name] { print("export \(name)=\(v)") }
+        }
+        print("# OpenBLAS kernels in use: \(OpenBLASSettings.chosenCore)")
     }
 }
 
@@ -34,7 +51,7 @@ struct Confab: AsyncParsableCommand {
         subcommands: [
             Talk.self, Devices.self, Play.self, Record.self,
             Converse.self, Transcribe.self, Dictate.self, Chat.self, Ask.self, Say.self,
-            Models.self, Bench.self,
+            Models.self, Bench.self, EnvironmentCommand.self,
         ],
         // `confab` alone opens the conversation front end: what a person sees every time.
         defaultSubcommand: Talk.self

@@ -1,5 +1,6 @@
 import XCTest
 @testable import AudioIO
+import Engine
 
 /// `confab devices | play | record` run as a user would: the built binary, with HOME pointing at a
 /// folder whose ~/.asoundrc makes file-plugin devices stand in for the sound card.
@@ -276,6 +277,27 @@ final class CommandLineTests: XCTestCase {
             kill(p.processIdentifier, SIGTERM)
         }
         XCTAssertTrue(seen.split(separator: "\0").contains("OPENBLAS_THREAD_TIMEOUT=4"), "environment: \(seen)")
+    }
+
+    /// An OpenBLAS older than the CPU picks its SSE3 "Prescott" kernels on a CPU with AVX-512 (Debian 12's 0.3.21 on
+    /// Sapphire Rapids: Whisper's encoder 3.5× slower): confab then names the family that matches the CPU, and never
+    /// when OpenBLAS already uses all the vector units there are, or when the user chose.
+    func testConfabChoosesOpenBLASKernelsForTheCPU() throws {
+        XCTAssertEqual(OpenBLASSettings.betterCoreType(chosen: "Prescott", cpuLevel: 2), "SkylakeX")
+        XCTAssertEqual(OpenBLASSettings.betterCoreType(chosen: "Prescott", cpuLevel: 1), "Haswell")
+        XCTAssertEqual(OpenBLASSettings.betterCoreType(chosen: "Haswell", cpuLevel: 2), "SkylakeX")
+        XCTAssertNil(OpenBLASSettings.betterCoreType(chosen: "Zen", cpuLevel: 1))
+        XCTAssertNil(OpenBLASSettings.betterCoreType(chosen: "Cooperlake", cpuLevel: 2))
+        XCTAssertNil(OpenBLASSettings.betterCoreType(chosen: "Prescott", cpuLevel: 0))
+        XCTAssertTrue(OpenBLASSettings.missing(environment: ["OPENBLAS_THREAD_TIMEOUT": "4", "OPENBLAS_CORETYPE": "Haswell"]).isEmpty)
+
+        // What confab runs with, read from its own output: kernels that use this CPU's widest vector units.
+        let r = try confab(["environment"], unsetting: ["OPENBLAS_CORETYPE", "OPENBLAS_THREAD_TIMEOUT"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("export OPENBLAS_THREAD_TIMEOUT=4"), r.stdout)
+        let core = r.stdout.split(separator: "\n").first { $0.hasPrefix("# OpenBLAS kernels in use: ") }
+            .map { String($0.dropFirst("# OpenBLAS kernels in use: ".count)) } ?? ""
+        XCTAssertNil(OpenBLASSettings.betterCoreType(chosen: core, cpuLevel: OpenBLASSettings.cpuLevel), "confab runs with \(core): \(r.stdout)")
     }
 
     func testUsageShowsDefaults() throws {

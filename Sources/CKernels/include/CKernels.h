@@ -6,6 +6,8 @@
 
 /// Runtime check that this CPU has what the kernels were built for (AVX2, FMA, F16C on x86-64).
 int confab_cpu_supported(void);
+/// 2: AVX-512 F/BW/DQ/VL/CD usable; 1: AVX2 and FMA; 0: neither (for choosing OpenBLAS's kernel family).
+int confab_cpu_vector_level(void);
 
 // Activation vectors are quantized once per matrix product, in one of two layouts:
 //   Q8_32: per 32 values { float d; float s = d·Σqs; int8 qs[32]; }            (40 bytes), for Q4_0..Q8_0 weights
