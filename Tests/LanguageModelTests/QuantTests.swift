@@ -202,6 +202,14 @@ final class QuantTests: XCTestCase {
             _ = confab_vnni(1)
             quantMatmul(W, x, rows: T, into: &batched, scratch: scratch)
             XCTAssertEqual(plain.map(\.bitPattern), batched.map(\.bitPattern), "\(label): batched, VNNI off vs on", file: file, line: line)
+            // one token (decode): groups of 8 rows two to a zmm register with VNNI, the rows left over one at a time
+            var plainOne = [Float](repeating: .nan, count: rows), vnniOne = [Float](repeating: .nan, count: rows)
+            let x0 = Array(x[0..<cols])
+            _ = confab_vnni(0)
+            quantMatmul(W, x0, rows: 1, into: &plainOne, scratch: scratch)
+            _ = confab_vnni(1)
+            quantMatmul(W, x0, rows: 1, into: &vnniOne, scratch: scratch)
+            XCTAssertEqual(plainOne.map(\.bitPattern), vnniOne.map(\.bitPattern), "\(label): one token, VNNI off vs on", file: file, line: line)
         }
         quantMatmul(W, x, rows: T, into: &batched, scratch: scratch)
         for t in 0..<T {
