@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 bin="$(bash scripts/setup.sh --test)"  # progress goes to stderr; prints the confab binary
 # The OpenBLAS settings confab gives itself (workers that do not spin between calls, kernels for this CPU's
 # vector units), for the test process, which loads the engine too.
-eval "$("$bin" environment)"
+exports="$("$bin" environment)"   # an assignment, so a failing confab stops the script (set -e)
+eval "$exports"
 export CONFAB_REQUIRE_MODELS=1
 # Build just the test bundle (setup.sh built `confab`, which the command-line tests run): a plain
 # `swift test` also builds every executable of the dependencies, including swift-protobuf's bundled
