@@ -37,12 +37,13 @@ final class CommandLineTests: XCTestCase {
 
     /// Runs confab with HOME set (so ALSA reads the test's ~/.asoundrc), stdin from `stdin` (default: nothing).
     func confab(_ args: [String], home: URL? = nil, stdin: Data? = nil, unsetting: [String] = [],
-                whileRunning: ((Process) -> Void)? = nil) throws -> Run {
+                setting: [String: String] = [:], whileRunning: ((Process) -> Void)? = nil) throws -> Run {
         let p = Process()
         p.executableURL = try confabBinary()
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         for k in unsetting { env.removeValue(forKey: k) }
+        env.merge(setting) { _, new in new }
         env["HOME"] = (home ?? self.home).path
         env.removeValue(forKey: "ALSA_CONFIG_PATH")
         p.environment = env
@@ -281,7 +282,7 @@ final class CommandLineTests: XCTestCase {
 
     /// An OpenBLAS older than the CPU picks its SSE3 "Prescott" kernels on a CPU with AVX-512 (Debian 12's 0.3.21 on
     /// Sapphire Rapids: Whisper's encoder 3.5× slower): confab then names the family that matches the CPU, and never
-    /// when OpenBLAS already uses all the vector units there are, or when the user chose.
+    /// when OpenBLAS already uses all the vector units there are, or when the user chose for Confab.
     func testConfabChoosesOpenBLASKernelsForTheCPU() throws {
         XCTAssertEqual(OpenBLASSettings.betterCoreType(chosen: "Prescott", cpuLevel: 2), "SkylakeX")
         XCTAssertEqual(OpenBLASSettings.betterCoreType(chosen: "Prescott", cpuLevel: 1), "Haswell")
@@ -289,15 +290,33 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNil(OpenBLASSettings.betterCoreType(chosen: "Zen", cpuLevel: 1))
         XCTAssertNil(OpenBLASSettings.betterCoreType(chosen: "Cooperlake", cpuLevel: 2))
         XCTAssertNil(OpenBLASSettings.betterCoreType(chosen: "Prescott", cpuLevel: 0))
-        XCTAssertTrue(OpenBLASSettings.missing(environment: ["OPENBLAS_THREAD_TIMEOUT": "4", "OPENBLAS_CORETYPE": "Haswell"]).isEmpty)
+        // A family set in the environment for every program is widened, never narrowed; a Confab-only choice wins.
+        func coreType(_ env: [String: String], chosen: String, cpuLevel: Int = 2) -> [String] {
+            OpenBLASSettings.missing(environment: env.merging(["OPENBLAS_THREAD_TIMEOUT": "4"]) { a, _ in a },
+                                     chosen: chosen, cpuLevel: cpuLevel).map { "\($0.0)=\($0.1)" }
+        }
+        XCTAssertEqual(coreType(["OPENBLAS_CORETYPE": "Haswell"], chosen: "Haswell"), ["OPENBLAS_CORETYPE=SkylakeX"])
+        XCTAssertEqual(coreType(["OPENBLAS_CORETYPE": "Haswell"], chosen: "Haswell", cpuLevel: 1), [])
+        XCTAssertEqual(coreType(["OPENBLAS_CORETYPE": "Cooperlake"], chosen: "Cooperlake"), [])
+        XCTAssertEqual(coreType(["OPENBLAS_CORETYPE": "SkylakeX"], chosen: "Prescott"), [], "an OpenBLAS without those kernels: no loop")
+        XCTAssertEqual(coreType(["CONFAB_OPENBLAS_CORETYPE": "Haswell"], chosen: "Cooperlake"), ["OPENBLAS_CORETYPE=Haswell"])
+        XCTAssertEqual(coreType(["CONFAB_OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_CORETYPE": "Haswell"], chosen: "Haswell"), [])
+        XCTAssertEqual(OpenBLASSettings.missing(environment: [:], chosen: "Cooperlake", cpuLevel: 2).map(\.0), ["OPENBLAS_THREAD_TIMEOUT"])
 
         // What confab runs with, read from its own output: kernels that use this CPU's widest vector units.
-        let r = try confab(["environment"], unsetting: ["OPENBLAS_CORETYPE", "OPENBLAS_THREAD_TIMEOUT"])
+        let r = try confab(["environment"], unsetting: ["OPENBLAS_CORETYPE", "OPENBLAS_THREAD_TIMEOUT", "CONFAB_OPENBLAS_CORETYPE"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("export OPENBLAS_THREAD_TIMEOUT=4"), r.stdout)
         let core = r.stdout.split(separator: "\n").first { $0.hasPrefix("# OpenBLAS kernels in use: ") }
             .map { String($0.dropFirst("# OpenBLAS kernels in use: ".count)) } ?? ""
         XCTAssertNil(OpenBLASSettings.betterCoreType(chosen: core, cpuLevel: OpenBLASSettings.cpuLevel), "confab runs with \(core): \(r.stdout)")
+
+        // The same with the narrowest family set in the environment (as some machines do for every program).
+        let narrowed = try confab(["environment"], unsetting: ["OPENBLAS_THREAD_TIMEOUT", "CONFAB_OPENBLAS_CORETYPE"],
+                                  setting: ["OPENBLAS_CORETYPE": "Prescott"])
+        XCTAssertEqual(narrowed.status, 0, narrowed.stderr)
+        let widened = narrowed.stdout.split(separator: "\n").first { $0.hasPrefix("# OpenBLAS kernels in use: ") }
+            .map { String($0.dropFirst("# OpenBLAS kernels in use: ".count)) } ?? ""
+        XCTAssertNil(OpenBLASSettings.betterCoreType(chosen: widened, cpuLevel: OpenBLASSettings.cpuLevel), "confab runs with \(widened): \(narrowed.stdout)")
     }
 
     func testUsageShowsDefaults() throws {

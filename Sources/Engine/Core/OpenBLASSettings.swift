@@ -10,13 +10,22 @@ import Foundation
 /// - `OPENBLAS_CORETYPE`: a build of OpenBLAS older than the CPU (Debian 12 ships 0.3.21) does not know
 ///   newer Intel models (Sapphire Rapids, Emerald Rapids…) and falls back to its SSE3 "Prescott" kernels,
 ///   although the CPU has AVX-512. Whisper's encoder then takes 1.1 s instead of 0.3 s. When the chosen
-///   kernels use less of the vector units than the CPU has, Confab names the matching family.
+///   kernels use less of the vector units than the CPU has, Confab names the matching family. That includes
+///   an `OPENBLAS_CORETYPE` set in the environment for other programs (some machines set `Haswell` for every
+///   process, which on a Zen 5 costs Whisper's encoder 1.5×): Confab only ever widens it, to kernels the CPU
+///   has. `CONFAB_OPENBLAS_CORETYPE` forces a family for Confab alone, narrower ones included.
 public enum OpenBLASSettings {
-    /// The variables to set, with their values, for those the environment does not already set.
-    public static func missing(environment: [String: String] = ProcessInfo.processInfo.environment) -> [(String, String)] {
+    /// The variables to set, with their values, where the environment does not already hold them.
+    /// `chosen`: the family OpenBLAS picked in this process (which reflects any `OPENBLAS_CORETYPE`).
+    public static func missing(environment: [String: String] = ProcessInfo.processInfo.environment,
+                               chosen: String = chosenCore, cpuLevel: Int = cpuLevel) -> [(String, String)] {
         var out: [(String, String)] = []
         if environment["OPENBLAS_THREAD_TIMEOUT"] == nil { out.append(("OPENBLAS_THREAD_TIMEOUT", "4")) }
-        if environment["OPENBLAS_CORETYPE"] == nil, let core = betterCoreType(chosen: chosenCore, cpuLevel: cpuLevel) {
+        let current = environment["OPENBLAS_CORETYPE"]
+        if let forced = environment["CONFAB_OPENBLAS_CORETYPE"], !forced.isEmpty {
+            if current != forced { out.append(("OPENBLAS_CORETYPE", forced)) }
+        } else if let core = betterCoreType(chosen: chosen, cpuLevel: cpuLevel), current != core {
+            // (`current == core`: this OpenBLAS does not have that family; asking again would only loop.)
             out.append(("OPENBLAS_CORETYPE", core))
         }
         return out
