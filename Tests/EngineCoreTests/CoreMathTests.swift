@@ -126,6 +126,27 @@ final class CoreMathTests: XCTestCase {
         } }
     }
 
+    /// The decoder's cross-attention kernel (keys transposed, five queries at a time) equals the general one, for
+    /// row counts around the group size and key counts off the 16-key block.
+    func testFewQueryAttentionMatchesGeneralAttention() {
+        for (R, T, hd) in [(1, 37, 32), (4, 16, 32), (5, 50, 64), (7, 33, 32), (11, 5, 32), (5, 21, 20), (2, 18, 6)] {
+            let H = 3, D = H * hd
+            let q = (0..<(R * D)).map { sinf(Float($0) * 0.37) }
+            let k = (0..<(T * D)).map { cosf(Float($0) * 0.11) }
+            let v = (0..<(T * D)).map { Float(($0 * 7) % 11) / 5 - 1 }
+            var kT = [Float](repeating: 0, count: D * T)
+            for t in 0..<T { for d in 0..<D { kT[d * T + t] = k[t * D + d] } }
+            var expected = [Float](repeating: 0, count: R * D), got = [Float](repeating: .nan, count: R * D)
+            var scores = [Float](repeating: 0, count: R * T)
+            attention(q: q, qStride: D, k: k, kStride: D, v: v, vStride: D, out: &expected, outStride: D,
+                      queries: R, keys: T, heads: H, kvHeads: H, headDim: hd, scale: 0.2, scores: &scores)
+            var scratch = [Float](repeating: 0, count: H * crossGroup * (hd + T))
+            fewQueryAttention(q: q, qStride: D, kT: kT, keys: T, v: v, vStride: D, out: &got, outStride: D,
+                              rows: R, heads: H, headDim: hd, scale: 0.2, scratch: &scratch)
+            for i in 0..<(R * D) { XCTAssertEqual(got[i], expected[i], accuracy: 1e-5, "R \(R) T \(T) hd \(hd) at \(i)") }
+        }
+    }
+
     func testNormsAndSoftmax() {
         var x: [Float] = [1, 2, 3, 4]
         var y = [Float](repeating: 0, count: 4)

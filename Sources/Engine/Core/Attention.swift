@@ -47,3 +47,121 @@ public func attention(q: UnsafePointer<Float>, qStride: Int,
         }
     }
 }
+
+/// Attention of a few queries (a decoding step's beams) over many keys (an encoder's output), the form of
+/// Whisper's cross-attention. Keys are stored transposed, so a step reads each of them once, in order, for five
+/// queries at a time, with the partial sums in registers; sgemm would pack the keys again on every call (that
+/// was half of a beam-5 step).
+///
+///   q   [R, H·hd]  (row stride qStride)       kT  [H·hd, T]  (row d: dimension d of every key; row stride T)
+///   v   [T, H·hd]  (row stride vStride)       out [R, H·hd]  (row stride outStride)
+///   scratch: at least H · (crossGroup · (hd + T)) floats (heads run in parallel, each on its own part)
+///
+/// Rows go five at a time (a shorter group is padded with zero queries).
+public let crossGroup = 5
+
+public func fewQueryAttention(q: UnsafePointer<Float>, qStride: Int, kT: UnsafePointer<Float>, keys T: Int,
+                              v: UnsafePointer<Float>, vStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
+                              rows R: Int, heads H: Int, headDim hd: Int, scale: Float, scratch: UnsafeMutablePointer<Float>) {
+    nonisolated(unsafe) let q = q, kT = kT, v = v, out = out, scratch = scratch
+    EngineThreads.parallelChunks(H) { heads in
+        for h in heads {
+            let qg = scratch + h * crossGroup * (hd + T)      // [5, hd]: the group's queries, zero-padded
+            let p = qg + crossGroup * hd                       // [5, T]: its scores, then probabilities
+            let kh = kT + h * hd * T, vh = v + h * hd
+            var r0 = 0
+            while r0 < R {
+                let n = min(crossGroup, R - r0)
+                for i in 0..<crossGroup {
+                    if i < n { (qg + i * hd).update(from: q + (r0 + i) * qStride + h * hd, count: hd) }
+                    else { (qg + i * hd).update(repeating: 0, count: hd) }
+                }
+                groupScores(qg, kh, keys: T, headDim: hd, scale: scale, into: p)
+                for i in 0..<n { softmaxInPlaceFast(p + i * T, count: T) }
+                groupValues(p, vh, vStride: vStride, keys: T, headDim: hd, rows: n, into: out + r0 * outStride + h * hd, outStride: outStride)
+                r0 += n
+            }
+        }
+    }
+}
+
+@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) private func store8(_ x: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: x, as: SIMD8<Float>.self)
+}
+
+/// p[i, t] = scale · q[i] · k_t for the 5 rows of q [5, hd] and keys kT [hd, T]: 16 keys at a time, 10 sums in registers.
+@inline(__always)
+private func groupScores(_ q: UnsafePointer<Float>, _ kT: UnsafePointer<Float>, keys T: Int, headDim hd: Int, scale: Float,
+                         into p: UnsafeMutablePointer<Float>) {
+    let q0 = q, q1 = q + hd, q2 = q + 2 * hd, q3 = q + 3 * hd, q4 = q + 4 * hd
+    var t = 0
+    while t + 16 <= T {
+        var a0 = SIMD8<Float>(), b0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b1 = SIMD8<Float>(), a2 = SIMD8<Float>()
+        var b2 = SIMD8<Float>(), a3 = SIMD8<Float>(), b3 = SIMD8<Float>(), a4 = SIMD8<Float>(), b4 = SIMD8<Float>()
+        var k = kT + t
+        for d in 0..<hd {
+            let x = load8(k), y = load8(k + 8)
+            let s0 = SIMD8(repeating: q0[d]), s1 = SIMD8(repeating: q1[d]), s2 = SIMD8(repeating: q2[d])
+            let s3 = SIMD8(repeating: q3[d]), s4 = SIMD8(repeating: q4[d])
+            a0.addProduct(s0, x); b0.addProduct(s0, y); a1.addProduct(s1, x); b1.addProduct(s1, y)
+            a2.addProduct(s2, x); b2.addProduct(s2, y); a3.addProduct(s3, x); b3.addProduct(s3, y)
+            a4.addProduct(s4, x); b4.addProduct(s4, y)
+            k += T
+        }
+        let s = SIMD8(repeating: scale)
+        store8(a0 * s, p + t); store8(b0 * s, p + t + 8)
+        store8(a1 * s, p + T + t); store8(b1 * s, p + T + t + 8)
+        store8(a2 * s, p + 2 * T + t); store8(b2 * s, p + 2 * T + t + 8)
+        store8(a3 * s, p + 3 * T + t); store8(b3 * s, p + 3 * T + t + 8)
+        store8(a4 * s, p + 4 * T + t); store8(b4 * s, p + 4 * T + t + 8)
+        t += 16
+    }
+    while t < T {                                  // the last keys, one at a time
+        for i in 0..<crossGroup {
+            var s: Float = 0
+            for d in 0..<hd { s += q[i * hd + d] * kT[d * T + t] }
+            p[i * T + t] = s * scale
+        }
+        t += 1
+    }
+}
+
+/// out[i] = Σ_t p[i, t] · v_t for the first `rows` of p [5, T]: 16 dimensions at a time, 10 sums in registers.
+@inline(__always)
+private func groupValues(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, vStride: Int, keys T: Int, headDim hd: Int,
+                         rows: Int, into out: UnsafeMutablePointer<Float>, outStride: Int) {
+    let p0 = p, p1 = p + T, p2 = p + 2 * T, p3 = p + 3 * T, p4 = p + 4 * T
+    var c = 0
+    while c + 16 <= hd {
+        var a0 = SIMD8<Float>(), b0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b1 = SIMD8<Float>(), a2 = SIMD8<Float>()
+        var b2 = SIMD8<Float>(), a3 = SIMD8<Float>(), b3 = SIMD8<Float>(), a4 = SIMD8<Float>(), b4 = SIMD8<Float>()
+        var vt = v + c
+        for t in 0..<T {
+            let x = load8(vt), y = load8(vt + 8)
+            let s0 = SIMD8(repeating: p0[t]), s1 = SIMD8(repeating: p1[t]), s2 = SIMD8(repeating: p2[t])
+            let s3 = SIMD8(repeating: p3[t]), s4 = SIMD8(repeating: p4[t])
+            a0.addProduct(s0, x); b0.addProduct(s0, y); a1.addProduct(s1, x); b1.addProduct(s1, y)
+            a2.addProduct(s2, x); b2.addProduct(s2, y); a3.addProduct(s3, x); b3.addProduct(s3, y)
+            a4.addProduct(s4, x); b4.addProduct(s4, y)
+            vt += vStride
+        }
+        let o = out + c
+        store8(a0, o); store8(b0, o + 8)
+        if rows > 1 { store8(a1, o + outStride); store8(b1, o + outStride + 8) }
+        if rows > 2 { store8(a2, o + 2 * outStride); store8(b2, o + 2 * outStride + 8) }
+        if rows > 3 { store8(a3, o + 3 * outStride); store8(b3, o + 3 * outStride + 8) }
+        if rows > 4 { store8(a4, o + 4 * outStride); store8(b4, o + 4 * outStride + 8) }
+        c += 16
+    }
+    while c < hd {                                 // dimensions past the last 16 (heads of other sizes)
+        for i in 0..<rows {
+            var s: Float = 0
+            for t in 0..<T { s += p[i * T + t] * v[t * vStride + c] }
+            out[i * outStride + c] = s
+        }
+        c += 1
+    }
+}

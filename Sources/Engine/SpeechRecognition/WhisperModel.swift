@@ -48,14 +48,16 @@ public final class WhisperModel: @unchecked Sendable {
 
     // encoder run state (maximum: Tm = 2·nAudioCtx mel frames, T = nAudioCtx positions)
     let eIn, eCols, eConv1, eConv2, eX, eH, eQKV, eAttn, eFF, eScores: FloatBuffer
-    /// Encoder output [T, D] and the cross-attention K|V [T, 2D] per decoder layer, for the current window.
+    /// Encoder output [T, D] and, per decoder layer, the cross-attention keys transposed, kT [D, T] (row stride T
+    /// of the current window), and values [T, D], for the current window.
     let encOut: FloatBuffer
-    let crossKV: [FloatBuffer]
+    let crossKT, crossV: [FloatBuffer]
     public private(set) var encodedFrames = 0    // T of the current window
 
     // decoder run state
     let selfK, selfV: [FloatBuffer]               // per layer [maxBeams, nTextCtx, D]
     let dX, dH, dQKV, dAttn, dFF, dScores, dTmp: FloatBuffer
+    let dCross: FloatBuffer                       // fewQueryAttention's scratch
     /// Logits rows [maxBeams, V] of the last decoder call.
     public let logits: FloatBuffer
 
@@ -145,7 +147,8 @@ public final class WhisperModel: @unchecked Sendable {
         eX = FloatBuffer(count: T * D); eH = FloatBuffer(count: T * D); eQKV = FloatBuffer(count: T * 3 * D)
         eAttn = FloatBuffer(count: T * D); eFF = FloatBuffer(count: T * encFF); eScores = FloatBuffer(count: encHeads * WhisperModel.attentionBlock * T)
         encOut = FloatBuffer(count: T * D)
-        crossKV = (0..<nDec).map { _ in FloatBuffer(count: T * 2 * D) }
+        crossKT = (0..<nDec).map { _ in FloatBuffer(count: D * T) }
+        crossV = (0..<nDec).map { _ in FloatBuffer(count: T * D) }
         let B = max(1, maxBeams)
         selfK = (0..<nDec).map { _ in FloatBuffer(count: B * C * D) }
         selfV = (0..<nDec).map { _ in FloatBuffer(count: B * C * D) }
@@ -153,6 +156,7 @@ public final class WhisperModel: @unchecked Sendable {
         dX = FloatBuffer(count: R * D); dH = FloatBuffer(count: R * D); dQKV = FloatBuffer(count: R * 3 * D)
         dAttn = FloatBuffer(count: R * D); dFF = FloatBuffer(count: R * decFF); dScores = FloatBuffer(count: R * max(C, T))
         dTmp = FloatBuffer(count: B * C * D)
+        dCross = FloatBuffer(count: config.nTextHead * crossGroup * (D / config.nTextHead + T))
         logits = FloatBuffer(count: max(2, B) * config.nVocab)
     }
 
@@ -204,9 +208,12 @@ public final class WhisperModel: @unchecked Sendable {
             linear(eFF.pointer, rows: T, inFeatures: F, weight: L.ffn.w2.pointer, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
         }
         layerNorm(x, rows: T, dim: D, gamma: encLnG.pointer, beta: encLnB.pointer, into: encOut.pointer)
-        // cross-attention keys/values, once per window: kv[l] [T, 2D]
+        // cross-attention keys and values, once per window: kT[l] [D, T] = Wk · encOutᵀ + bk, v[l] [T, D] = encOut · Wvᵀ + bv
         for (l, L) in decLayers.enumerated() {
-            linear(encOut.pointer, rows: T, inFeatures: D, weight: L.cross.kvW.pointer, bias: L.cross.kvB.pointer, outFeatures: 2 * D, into: crossKV[l].pointer)
+            let kT = crossKT[l].pointer, kB = L.cross.kvB.pointer
+            matmul(L.cross.kvW.pointer, encOut.pointer, into: kT, M: D, N: T, K: D, transposeB: true)
+            for d in 0..<D { let b = kB[d], row = kT + d * T; for t in 0..<T { row[t] += b } }
+            linear(encOut.pointer, rows: T, inFeatures: D, weight: L.cross.kvW.pointer + D * D, bias: kB + D, outFeatures: D, into: crossV[l].pointer)
         }
         return true
     }
@@ -289,9 +296,8 @@ public final class WhisperModel: @unchecked Sendable {
             // cross-attention over the encoder output (all rows share K/V)
             layerNorm(x, rows: R, dim: D, gamma: L.cross.lnG.pointer, beta: L.cross.lnB.pointer, into: dH.pointer)
             decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.cross.qW, half: L.cross.qH, bias: L.cross.qB.pointer, outFeatures: D, into: dQKV.pointer)
-            let kv = crossKV[l].pointer
-            attention(q: dQKV.pointer, qStride: D, k: kv, kStride: 2 * D, v: kv + D, vStride: 2 * D, out: dAttn.pointer, outStride: D,
-                      queries: R, keys: T, heads: H, kvHeads: H, headDim: D / H, scale: scale, scores: dScores.pointer)
+            fewQueryAttention(q: dQKV.pointer, qStride: D, kT: crossKT[l].pointer, keys: T, v: crossV[l].pointer, vStride: D,
+                              out: dAttn.pointer, outStride: D, rows: R, heads: H, headDim: D / H, scale: scale, scratch: dCross.pointer)
             decoderLinear(dAttn.pointer, rows: R, inFeatures: D, weight: L.cross.outW, half: L.cross.outH, bias: L.cross.outB.pointer, outFeatures: D, into: x, accumulate: true)
             // feed-forward
             layerNorm(x, rows: R, dim: D, gamma: L.ffn.lnG.pointer, beta: L.ffn.lnB.pointer, into: dH.pointer)
