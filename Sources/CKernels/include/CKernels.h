@@ -46,4 +46,6 @@ void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int
                    const void *x, size_t xStride, int T, float *out, size_t outStride);
 /// The spin-wait hint (x86 `pause`), for worker threads waiting on a flag.
 void confab_pause(void);
+/// A hint to bring the cache line at p into the caches (inlined into Swift callers: a header function).
+static inline void confab_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 #endif

@@ -1,4 +1,5 @@
 import COpenBLAS
+import CKernels
 
 /// Scaled dot-product attention over heads, written into `out`.
 ///
@@ -103,6 +104,7 @@ private func groupScores(_ q: UnsafePointer<Float>, _ kT: UnsafePointer<Float>, 
         var b2 = SIMD8<Float>(), a3 = SIMD8<Float>(), b3 = SIMD8<Float>(), a4 = SIMD8<Float>(), b4 = SIMD8<Float>()
         var k = kT + t
         for d in 0..<hd {
+            confab_prefetch(k + 64)                // each dimension's row is its own stream: fetch 4 blocks ahead
             let x = load8(k), y = load8(k + 8)
             let s0 = SIMD8(repeating: q0[d]), s1 = SIMD8(repeating: q1[d]), s2 = SIMD8(repeating: q2[d])
             let s3 = SIMD8(repeating: q3[d]), s4 = SIMD8(repeating: q4[d])
@@ -140,6 +142,7 @@ private func groupValues(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, v
         var b2 = SIMD8<Float>(), a3 = SIMD8<Float>(), b3 = SIMD8<Float>(), a4 = SIMD8<Float>(), b4 = SIMD8<Float>()
         var vt = v + c
         for t in 0..<T {
+            confab_prefetch(vt + 8 * vStride)
             let x = load8(vt), y = load8(vt + 8)
             let s0 = SIMD8(repeating: p0[t]), s1 = SIMD8(repeating: p1[t]), s2 = SIMD8(repeating: p2[t])
             let s3 = SIMD8(repeating: p3[t]), s4 = SIMD8(repeating: p4[t])
