@@ -85,6 +85,44 @@ final class SentenceChunkerTests: XCTestCase {
         XCTAssertEqual(c.finish(), [])
     }
 
+    /// The first sentence goes to speech synthesis on its full stop, without waiting a token for what follows, when
+    /// the word before it is a plain word; anything that may go on (a number, an initial, an abbreviation, a file
+    /// name's dot arriving with its extension, a quote) still waits.
+    func testFirstSentenceEndsWithoutWaitingForTheNextToken() {
+        var c = SentenceChunker()
+        XCTAssertEqual(["Paris", " is", " the", " capital", " of", " France"].flatMap { c.append($0) }, [])
+        XCTAssertEqual(c.append("."), ["Paris is the capital of France."])
+        XCTAssertEqual(c.append(" It"), [])
+        XCTAssertEqual(c.append(" is big."), [], "later sentences wait for the next character")
+        XCTAssertEqual(c.finish(), ["It is big."])
+
+        var q = SentenceChunker()
+        XCTAssertEqual(q.append("Really?"), ["Really?"])
+        for waits in ["It is 3.", "Ask Dr.", "Call J.", "Use e.", "Open main", "He said \"Stop.", "Wait..", "See (note."] {
+            var w = SentenceChunker()
+            XCTAssertEqual(w.append(waits), [], waits)
+        }
+        var f = SentenceChunker()
+        XCTAssertEqual(f.append("Open main"), [])
+        XCTAssertEqual(f.append(".py now."), ["Open main.py now."])
+        XCTAssertEqual(f.finish(), [])
+    }
+
+    /// A long first sentence without a comma is cut before a word that opens a phrase, once the word is complete;
+    /// a short one, a word that only begins like one ("andante"), and later sentences are not.
+    func testLongFirstSentenceIsCutBeforeAPhrase() {
+        XCTAssertEqual(chunks("Sleeping better can help reduce stress and improve your mood. Try it and see."),
+                       ["Sleeping better can help reduce stress", "and improve your mood.", "Try it and see."])
+        XCTAssertEqual(chunks("Romeo and Juliet were written by Shakespeare."), ["Romeo and Juliet were written by Shakespeare."])
+        XCTAssertEqual(chunks("The orchestra played the second movement andante tonight."),
+                       ["The orchestra played the second movement andante tonight."])
+        var c = SentenceChunker()
+        XCTAssertEqual(c.append("A good routine includes getting enough sleep"), [])
+        XCTAssertEqual(c.append(" and"), [], "\"and\" may still go on (\"android\")")
+        XCTAssertEqual(c.append(" eating well."), ["A good routine includes getting enough sleep"])
+        XCTAssertEqual(c.finish(), ["and eating well."])
+    }
+
     func testReplySpeechFilterDropsCodeBlocksAcrossChunksAndMarkup() {
         var s = ReplySpeechFilter()
         XCTAssertEqual(s.speakable("**Bold** and `code` in [a link](http://x.y)"), "Bold and code in a link")

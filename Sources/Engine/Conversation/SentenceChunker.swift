@@ -3,16 +3,21 @@
 ///
 /// A chunk ends at a sentence end (. ! ? followed by white space and not a lowercase word), at a line
 /// break, or — once the chunk is long enough — at a clause boundary (, ; : and dashes followed by a
-/// space, or a space before an opening parenthesis); the first chunk of a reply may be cut at a clause earlier than the others, to speak sooner.
+/// space, or a space before an opening parenthesis); the first chunk of a reply may be cut at a clause earlier than the others,
+/// and a long first sentence before a word that opens a phrase ("and", "which", "with"…), to speak sooner.
 /// It never cuts after a title or abbreviation ("Dr.", "Mr.", "e.g.", "i.e."), an initial ("J. Smith"),
 /// inside a number ("3.5", "1,000", "3:30"), at an ellipsis, after a list number ("1. First"), or inside
 /// quotes or parentheses. Abbreviations that often end a sentence too ("etc.", "Inc.") end one only
 /// before a capital letter or at the end of the reply. A decision that depends on the next character
-/// waits for it; `finish()` hands out whatever is left.
+/// waits for it (except a plain word's sentence end in the first chunk, which is spoken a token sooner);
+/// `finish()` hands out whatever is left.
 public struct SentenceChunker: Sendable {
     public struct Parameters: Sendable, Equatable {
         /// The first chunk may end at a clause boundary once it has this many characters.
         public var firstClauseMinLength = 24
+        /// The first chunk may end before a word that opens a phrase ("and", "which", "because", "with"…) once it
+        /// has this many characters: a long first sentence without commas is not waited for to its end.
+        public var firstPhraseMinLength = 36
         /// Later chunks end at a clause boundary once they have this many characters.
         public var clauseMinLength = 80
         /// A chunk with no boundary at all is cut at the last space before this length.
@@ -98,6 +103,10 @@ public struct SentenceChunker: Sendable {
             default: break
             }
             if ch.isWhitespace { lastSpace = i } else { letters += 1 }
+            if chunksEmitted == 0 && ch == " " && i >= parameters.firstPhraseMinLength && !inQuote && parens == 0
+                && i > 0 && c[i - 1].isLetter, let end = phraseWordEnd(after: i), end < n, !c[end].isLetter {
+                return i + 1                          // "Sleeping better can help reduce stress | and improve your mood."
+            }
 
             if ch == "\n" {
                 if letters > 0 { return i + 1 }
@@ -118,7 +127,13 @@ public struct SentenceChunker: Sendable {
                     else { break }
                 }
                 if ch == "." && i > 0 && c[i - 1] == "." { ellipsis = true }
-                if j == n && !final { return nil }             // the next character decides
+                if j == n && !final {
+                    // The next character decides; but the first chunk does not wait a token for it after a plain
+                    // word ("France.", "What?"): that ends a sentence whatever follows, except a file name or domain,
+                    // whose dot tokenizers keep with the extension (".com", ".py"), so it does not arrive alone.
+                    if chunksEmitted == 0 && j == i + 1 && !ellipsis && !inQuote && parens == 0 && endsSentenceAlone(i) { return j }
+                    return nil
+                }
                 let atEnd = j == n
                 if !atEnd && !c[j].isWhitespace { i += 1; continue }   // 3.5, e.g.x, example.com
                 if ellipsis || closesQuote || closes > 0 { i += 1; continue }
@@ -151,6 +166,31 @@ public struct SentenceChunker: Sendable {
             i += 1
         }
         return nil
+    }
+
+    /// Words before which a long first sentence may be cut: a phrase starts there, and speech pauses naturally.
+    static let phraseStarters: Set<String> = [
+        "and", "but", "or", "so", "because", "which", "who", "where", "when", "while", "that", "with", "without",
+        "for", "to", "like", "including", "especially", "although", "though", "since", "until", "unless", "after",
+        "before", "during", "such", "than", "by", "from",
+    ]
+
+    /// The end index of the word after the space at `i` when it is one of `phraseStarters` (nil otherwise, or when the
+    /// word may still go on).
+    private func phraseWordEnd(after i: Int) -> Int? {
+        var k = i + 1
+        while k < pending.count && pending[k].isLetter && k - i <= 10 { k += 1 }
+        guard k > i + 1, k < pending.count else { return nil }
+        return Self.phraseStarters.contains(String(pending[(i + 1)..<k]).lowercased()) ? k : nil
+    }
+
+    /// Whether the punctuation at `i` ends a sentence without looking further: ! and ?, and a full stop after a word
+    /// of two or more letters with a lowercase one that is no abbreviation (not "3.", "J.", "U.S.", "Dr.", "e.").
+    private func endsSentenceAlone(_ i: Int) -> Bool {
+        guard pending[i] == "." else { return true }
+        let word = wordBefore(i)
+        return word.count >= 2 && word.allSatisfy(\.isLetter) && word.contains(where: \.isLowercase)
+            && !Self.abbreviations.contains(word.lowercased())
     }
 
     /// The word (run of non-space characters, leading quotes/brackets stripped) ending just before `i`.
