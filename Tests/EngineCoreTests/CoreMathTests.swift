@@ -147,6 +147,28 @@ final class CoreMathTests: XCTestCase {
         }
     }
 
+    /// The language model's next token waits while speech is being synthesized, and not once the turn is cancelled.
+    func testBackgroundWorkWaitsForForegroundWork() {
+        let started = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            ForegroundWork.run {
+                started.signal()
+                usleep(50_000)
+                finished.signal()
+            }
+        }
+        started.wait()
+        ForegroundWork.yield(isCancelled: { false })
+        XCTAssertEqual(finished.wait(timeout: .now()), .success, "yield returned while synthesis was still running")
+
+        let again = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { ForegroundWork.run { again.signal(); done.wait() } }
+        again.wait()
+        ForegroundWork.yield(isCancelled: { true })       // returns at once: a cancelled turn does not wait
+        done.signal()
+    }
+
     func testNormsAndSoftmax() {
         var x: [Float] = [1, 2, 3, 4]
         var y = [Float](repeating: 0, count: 4)

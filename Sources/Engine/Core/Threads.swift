@@ -1,3 +1,4 @@
+import Atomics
 import COpenBLAS
 import Foundation
 
@@ -27,5 +28,26 @@ public enum EngineThreads {
             let lo = w * per, hi = min(n, lo + per)
             if lo < hi { body(lo..<hi) }
         }
+    }
+}
+
+/// Speech synthesis ahead of playback is work a listener is waiting for; the language model writing ahead of
+/// speech is not. Run at once on two cores, the two stall each other: each splits its products over every core
+/// and waits for the slowest part, and a part preempted by the other stage holds up the whole product (a first
+/// sentence's synthesis took 260–340 ms instead of ~55 while the model went on writing numbers). So the model
+/// waits before its next token while speech is being synthesized; it is far ahead of playback.
+public enum ForegroundWork {
+    private static let running = ManagedAtomic<Int>(0)
+
+    /// Runs `body` (synthesis) with background work held back.
+    public static func run<T>(_ body: () throws -> T) rethrows -> T {
+        running.wrappingIncrement(ordering: .relaxed)
+        defer { running.wrappingDecrement(ordering: .relaxed) }
+        return try body()
+    }
+
+    /// Background work (the next token) waits here while foreground work runs, or until `isCancelled`.
+    public static func yield(isCancelled: () -> Bool) {
+        while running.load(ordering: .relaxed) > 0 && !isCancelled() { usleep(250) }
     }
 }

@@ -194,6 +194,7 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
                 send(held); held = ""
             }
             if cached.count >= model.config.contextLength { stats.stopReason = "context"; break }
+            ForegroundWork.yield(isCancelled: isCancelled)      // speech being synthesized goes first
             if isCancelled() { stats.stopReason = "cancelled"; return }
             try model.forward([tok], pos0: cached.count)
             cached.append(tok)

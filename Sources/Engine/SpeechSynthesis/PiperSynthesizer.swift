@@ -119,11 +119,14 @@ public final class PiperSynthesizer: SpeechSynthesizing, @unchecked Sendable {
             continuation.onTermination = { _ in cancelled.set() }
             queue.async { [self] in
                 do {
-                    let sentences = try voice.phonemize(text)
-                    try synthesize(sentences) { piece in
-                        if cancelled.isSet { return false }
-                        continuation.yield(piece)
-                        return true
+                    // Ahead of playback, a listener is waiting: the language model holds back meanwhile.
+                    try ForegroundWork.run {
+                        let sentences = try voice.phonemize(text)
+                        try synthesize(sentences) { piece in
+                            if cancelled.isSet { return false }
+                            continuation.yield(piece)
+                            return true
+                        }
                     }
                     continuation.finish()
                 } catch {
