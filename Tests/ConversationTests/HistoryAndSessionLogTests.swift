@@ -28,6 +28,23 @@ final class HistoryAndSessionLogTests: XCTestCase {
         XCTAssertEqual(h.messages(adding: "hi"), [ChatMessage(.system, "be brief"), ChatMessage(.user, "hi")])
     }
 
+    /// With room kept for the next question, the history is trimmed when an exchange is added (right after a reply,
+    /// so the model prefills the shorter history in the background), and the next question then fits as it is.
+    func testTrimmingHappensAfterTheReplyWithRoomForTheNextQuestion() {
+        let words: @Sendable (String) -> Int = { $0.split(separator: " ").count }
+        var h = ConversationHistory(systemPrompt: "be brief", budget: 20, lowWater: 0.75, nextMessageReserve: 4, tokenCount: words)
+        h.append(user: "one two three", assistant: "four five")          // 2 + 5 = 7 (+ 4 reserved)
+        h.append(user: "six seven", assistant: "eight")                  // 10 (+ 4)
+        XCTAssertEqual(h.exchanges.count, 2)
+        h.append(user: "nine ten", assistant: "eleven twelve")           // 14 (+ 4 = 18 ≤ 20)
+        XCTAssertEqual(h.exchanges.count, 3)
+        h.append(user: "a b", assistant: "c d")                          // 18 + 4 = 22 > 20: down to ≤ 15 (22 → 17 → 14)
+        XCTAssertEqual(h.exchanges.map(\.user), ["nine ten", "a b"])
+        let before = h.exchanges
+        _ = h.messages(adding: "what now")                               // 10 + 2 = 12 ≤ 20: nothing dropped
+        XCTAssertEqual(h.exchanges, before)
+    }
+
     func testPipelineHistoryTruncationAndClearing() async throws {
         let gen = FakeGenerator((0..<5).map { .init(text: "Answer number \($0) is here.") })
         var config = ConversationConfiguration(transcriber: FakeTranscriber([]), generator: gen, synthesizer: FakeSynthesizer(secondsPerWord: 0.01))

@@ -74,7 +74,7 @@ public final class Conversation: @unchecked Sendable {
         self.playback = playback
         (events, emitter) = AsyncStream.makeStream(of: ConversationEvent.self, bufferingPolicy: .unbounded)
         history = ConversationHistory(systemPrompt: configuration.systemPrompt, budget: configuration.historyBudget,
-                                      tokenCount: configuration.tokenCount)
+                                      nextMessageReserve: configuration.historyBudget / 16, tokenCount: configuration.tokenCount)
         captureRate = capture?.sampleRate ?? 16000
         guard captureRate > 0, playback.sampleRate > 0 else {
             throw ConversationError("audio: bad sample rate (capture \(captureRate) Hz, playback \(playback.sampleRate) Hz)")

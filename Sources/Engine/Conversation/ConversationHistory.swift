@@ -17,15 +17,20 @@ public struct ConversationHistory: Sendable {
     public var budget: Int
     /// After dropping, the history is at most this fraction of the budget.
     public var lowWater: Double
+    /// Room kept for the next question when an exchange is added: the history is trimmed then, right after a
+    /// reply, so the model can prefill the trimmed history while the user listens. Trimmed only when the next
+    /// question arrives, the model prefilled the whole history again before answering (~5 s for 1,100 tokens).
+    public var nextMessageReserve: Int
     /// Counts the tokens of a text; the default estimates 4 characters per token plus a few for the
     /// chat template. Give it the model's tokenizer for exact budgets.
     public var tokenCount: @Sendable (String) -> Int
 
     public static let estimatedTokens: @Sendable (String) -> Int = { ($0.utf8.count + 3) / 4 + 4 }
 
-    public init(systemPrompt: String, budget: Int = 1536, lowWater: Double = 0.75,
+    public init(systemPrompt: String, budget: Int = 1536, lowWater: Double = 0.75, nextMessageReserve: Int = 0,
                 tokenCount: @escaping @Sendable (String) -> Int = ConversationHistory.estimatedTokens) {
-        self.systemPrompt = systemPrompt; self.budget = budget; self.lowWater = lowWater; self.tokenCount = tokenCount
+        self.systemPrompt = systemPrompt; self.budget = budget; self.lowWater = lowWater
+        self.nextMessageReserve = nextMessageReserve; self.tokenCount = tokenCount
     }
 
     /// The messages for the next reply: system prompt, the kept exchanges, and `user`.
@@ -44,7 +49,7 @@ public struct ConversationHistory: Sendable {
 
     public mutating func append(user: String, assistant: String) {
         exchanges.append(Exchange(user: user, assistant: assistant))
-        trim(extra: 0)
+        trim(extra: nextMessageReserve)
     }
 
     /// Forgets every exchange; keeps the system prompt.

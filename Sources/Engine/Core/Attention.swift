@@ -93,6 +93,34 @@ public func fewQueryAttention(q: UnsafePointer<Float>, qStride: Int, kT: UnsafeP
     UnsafeMutableRawPointer(p).storeBytes(of: x, as: SIMD8<Float>.self)
 }
 
+/// Five rows × 16 lanes of running sums (two SIMD8 halves each): ten registers, with two vectors and five
+/// broadcast factors coming in per step.
+private struct FiveBy16 {
+    var a0 = SIMD8<Float>(), b0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b1 = SIMD8<Float>(), a2 = SIMD8<Float>()
+    var b2 = SIMD8<Float>(), a3 = SIMD8<Float>(), b3 = SIMD8<Float>(), a4 = SIMD8<Float>(), b4 = SIMD8<Float>()
+
+    /// row i += f_i · (x | y)
+    @inline(__always)
+    mutating func add(_ x: SIMD8<Float>, _ y: SIMD8<Float>, times f0: Float, _ f1: Float, _ f2: Float, _ f3: Float, _ f4: Float) {
+        let s0 = SIMD8(repeating: f0), s1 = SIMD8(repeating: f1), s2 = SIMD8(repeating: f2)
+        let s3 = SIMD8(repeating: f3), s4 = SIMD8(repeating: f4)
+        a0.addProduct(s0, x); b0.addProduct(s0, y); a1.addProduct(s1, x); b1.addProduct(s1, y)
+        a2.addProduct(s2, x); b2.addProduct(s2, y); a3.addProduct(s3, x); b3.addProduct(s3, y)
+        a4.addProduct(s4, x); b4.addProduct(s4, y)
+    }
+
+    /// out[i · rowStride ..< +16] = scale · row i, for the first `rows` rows.
+    @inline(__always)
+    func store(rows: Int, scale: Float, into o: UnsafeMutablePointer<Float>, rowStride r: Int) {
+        let s = SIMD8(repeating: scale)
+        store8(a0 * s, o); store8(b0 * s, o + 8)
+        if rows > 1 { store8(a1 * s, o + r); store8(b1 * s, o + r + 8) }
+        if rows > 2 { store8(a2 * s, o + 2 * r); store8(b2 * s, o + 2 * r + 8) }
+        if rows > 3 { store8(a3 * s, o + 3 * r); store8(b3 * s, o + 3 * r + 8) }
+        if rows > 4 { store8(a4 * s, o + 4 * r); store8(b4 * s, o + 4 * r + 8) }
+    }
+}
+
 /// p[i, t] = scale · q[i] · k_t for the 5 rows of q [5, hd] and keys kT [hd, T]: 16 keys at a time, 10 sums in registers.
 @inline(__always)
 private func groupScores(_ q: UnsafePointer<Float>, _ kT: UnsafePointer<Float>, keys T: Int, headDim hd: Int, scale: Float,
@@ -100,25 +128,14 @@ private func groupScores(_ q: UnsafePointer<Float>, _ kT: UnsafePointer<Float>, 
     let q0 = q, q1 = q + hd, q2 = q + 2 * hd, q3 = q + 3 * hd, q4 = q + 4 * hd
     var t = 0
     while t + 16 <= T {
-        var a0 = SIMD8<Float>(), b0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b1 = SIMD8<Float>(), a2 = SIMD8<Float>()
-        var b2 = SIMD8<Float>(), a3 = SIMD8<Float>(), b3 = SIMD8<Float>(), a4 = SIMD8<Float>(), b4 = SIMD8<Float>()
+        var sums = FiveBy16()
         var k = kT + t
         for d in 0..<hd {
             confab_prefetch(k + 64)                // each dimension's row is its own stream: fetch 4 blocks ahead
-            let x = load8(k), y = load8(k + 8)
-            let s0 = SIMD8(repeating: q0[d]), s1 = SIMD8(repeating: q1[d]), s2 = SIMD8(repeating: q2[d])
-            let s3 = SIMD8(repeating: q3[d]), s4 = SIMD8(repeating: q4[d])
-            a0.addProduct(s0, x); b0.addProduct(s0, y); a1.addProduct(s1, x); b1.addProduct(s1, y)
-            a2.addProduct(s2, x); b2.addProduct(s2, y); a3.addProduct(s3, x); b3.addProduct(s3, y)
-            a4.addProduct(s4, x); b4.addProduct(s4, y)
+            sums.add(load8(k), load8(k + 8), times: q0[d], q1[d], q2[d], q3[d], q4[d])
             k += T
         }
-        let s = SIMD8(repeating: scale)
-        store8(a0 * s, p + t); store8(b0 * s, p + t + 8)
-        store8(a1 * s, p + T + t); store8(b1 * s, p + T + t + 8)
-        store8(a2 * s, p + 2 * T + t); store8(b2 * s, p + 2 * T + t + 8)
-        store8(a3 * s, p + 3 * T + t); store8(b3 * s, p + 3 * T + t + 8)
-        store8(a4 * s, p + 4 * T + t); store8(b4 * s, p + 4 * T + t + 8)
+        sums.store(rows: crossGroup, scale: scale, into: p + t, rowStride: T)
         t += 16
     }
     while t < T {                                  // the last keys, one at a time
@@ -138,25 +155,14 @@ private func groupValues(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, v
     let p0 = p, p1 = p + T, p2 = p + 2 * T, p3 = p + 3 * T, p4 = p + 4 * T
     var c = 0
     while c + 16 <= hd {
-        var a0 = SIMD8<Float>(), b0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b1 = SIMD8<Float>(), a2 = SIMD8<Float>()
-        var b2 = SIMD8<Float>(), a3 = SIMD8<Float>(), b3 = SIMD8<Float>(), a4 = SIMD8<Float>(), b4 = SIMD8<Float>()
+        var sums = FiveBy16()
         var vt = v + c
         for t in 0..<T {
             confab_prefetch(vt + 8 * vStride)
-            let x = load8(vt), y = load8(vt + 8)
-            let s0 = SIMD8(repeating: p0[t]), s1 = SIMD8(repeating: p1[t]), s2 = SIMD8(repeating: p2[t])
-            let s3 = SIMD8(repeating: p3[t]), s4 = SIMD8(repeating: p4[t])
-            a0.addProduct(s0, x); b0.addProduct(s0, y); a1.addProduct(s1, x); b1.addProduct(s1, y)
-            a2.addProduct(s2, x); b2.addProduct(s2, y); a3.addProduct(s3, x); b3.addProduct(s3, y)
-            a4.addProduct(s4, x); b4.addProduct(s4, y)
+            sums.add(load8(vt), load8(vt + 8), times: p0[t], p1[t], p2[t], p3[t], p4[t])
             vt += vStride
         }
-        let o = out + c
-        store8(a0, o); store8(b0, o + 8)
-        if rows > 1 { store8(a1, o + outStride); store8(b1, o + outStride + 8) }
-        if rows > 2 { store8(a2, o + 2 * outStride); store8(b2, o + 2 * outStride + 8) }
-        if rows > 3 { store8(a3, o + 3 * outStride); store8(b3, o + 3 * outStride + 8) }
-        if rows > 4 { store8(a4, o + 4 * outStride); store8(b4, o + 4 * outStride + 8) }
+        sums.store(rows: rows, scale: 1, into: out + c, rowStride: outStride)
         c += 16
     }
     while c < hd {                                 // dimensions past the last 16 (heads of other sizes)
