@@ -47,6 +47,13 @@ public struct ConversationHistory: Sendable {
         return m
     }
 
+    /// The messages before a next user message: system prompt and the kept exchanges.
+    public var messages: [ChatMessage] {
+        var m: [ChatMessage] = systemPrompt.isEmpty ? [] : [ChatMessage(.system, systemPrompt)]
+        for e in exchanges { m.append(ChatMessage(.user, e.user)); m.append(ChatMessage(.assistant, e.assistant)) }
+        return m
+    }
+
     public mutating func append(user: String, assistant: String) {
         exchanges.append(Exchange(user: user, assistant: assistant))
         trim(extra: nextMessageReserve)

@@ -92,10 +92,22 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
             var cachedShared = 0
             while cachedShared < min(shared, cached.count), cached[cachedShared] == alone[cachedShared] { cachedShared += 1 }
             if cachedShared == shared { return }
-            var stats = GenerationStats()
-            _ = try? prefill(Array(alone[0..<shared]), stats: &stats)
+            // In pieces, each after any speech synthesis in progress: this runs while a reply plays.
+            var common = 0
+            while common < min(cached.count, shared), cached[common] == alone[common] { common += 1 }
+            cached.removeSubrange(common...)
+            while common < shared {
+                ForegroundWork.yield(isCancelled: { false })
+                let end = min(shared, common + Self.preparePiece)
+                do { try model.forward(Array(alone[common..<end]), pos0: common) } catch { cached.removeAll(); return }
+                cached += alone[common..<end]
+                common = end
+            }
         }
     }
+
+    /// Tokens per background prefill step (a speech synthesis that starts meanwhile waits at most one step).
+    static let preparePiece = 64
 
     // MARK: generation
 
