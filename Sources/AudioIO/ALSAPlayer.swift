@@ -99,6 +99,8 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
     /// A short sleep for program-side waits: a quarter period, at most 5 ms.
     private var pollNanoseconds: UInt64 { UInt64(min(5_000_000, max(500_000, periodFrames * 250_000_000 / max(1, sampleRate)))) }
 
+    public var queueCapacity: Int { ring.capacity }
+
     @discardableResult
     public func enqueue(_ samples: UnsafeBufferPointer<Float>) throws -> Int {
         try checkFailure()

@@ -16,6 +16,9 @@ public protocol AudioPlaying: AnyObject, Sendable {
     /// samples accepted: all of them, or fewer if `stop()` was called meanwhile. Throws if the device failed.
     @discardableResult func enqueue(_ samples: UnsafeBufferPointer<Float>) throws -> Int
 
+    /// Samples the ring holds: an `enqueue` of more than is free waits for the device.
+    var queueCapacity: Int { get }
+
     /// Waits until everything enqueued so far has been played (then the device idles until the next enqueue).
     func drain() throws
 

@@ -118,6 +118,54 @@ final class ConversationPipelineTests: XCTestCase {
         XCTAssertEqual(gen.received.last, [ChatMessage(.system, system), ChatMessage(.user, "Never mind")])
     }
 
+    /// A device holds only so much (ALSA's ring: 2 s); the conversation must not queue more than that, or its
+    /// enqueue waits for the device under the conversation's lock, holding up the microphone and barge-in.
+    func testRepliesNeverQueueMoreThanTheDeviceHolds() async throws {
+        final class SmallRingSink: PlaybackSink, @unchecked Sendable {
+            let sampleRate = 16000
+            let queueCapacity = 8000                      // half a second
+            private let lock = NSLock()
+            private var queued = 0, base = 0, started: ContinuousClock.Instant?
+            private var overflow = 0, stops = 0
+            var overflows: Int { lock.withLock { overflow } }
+            var stopCount: Int { lock.withLock { stops } }
+            var queuedTotal: Int { lock.withLock { queued } }
+            /// Plays in real time from the first enqueue.
+            private func playedLocked() -> Int {
+                guard let started else { return base }
+                let d = ContinuousClock.now - started
+                return min(queued, base + Int((Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 16000))
+            }
+            var samplesPlayed: Int { lock.withLock { playedLocked() } }
+            func enqueue(_ samples: UnsafeBufferPointer<Float>) {
+                lock.withLock {
+                    if started == nil { started = .now; base = queued }
+                    if queued - playedLocked() + samples.count > queueCapacity { overflow += 1 }
+                    queued += samples.count
+                }
+            }
+            func stop() { lock.withLock { stops += 1; base = playedLocked(); queued = base; started = nil } }
+        }
+        let sink = SmallRingSink()
+        let story = String(repeating: "Once upon a time there was a voice. ", count: 4)    // ~8.4 s of speech
+        let gen = FakeGenerator([.init(text: story), .init(text: "Fine.")])
+        let conversation = try Conversation(configuration(FakeTranscriber([]), gen, FakeSynthesizer()), capture: nil, playback: sink)
+        let events = EventCollector(conversation)
+        conversation.submit("Tell me a story")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while sink.queuedTotal < 3 * 16000 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        XCTAssertGreaterThanOrEqual(sink.queuedTotal, 3 * 16000, "the reply goes on being queued as it plays")
+        XCTAssertEqual(sink.overflows, 0, "enqueued more than the device holds")
+        let asked = ContinuousClock.now
+        conversation.submit("Enough")
+        while sink.stopCount == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        XCTAssertEqual(sink.stopCount, 1)
+        XCTAssertLessThan(ContinuousClock.now - asked, .milliseconds(500), "the interruption waited for the device")
+        _ = await events.waitForTurns(1)
+        await conversation.stop()
+        XCTAssertEqual(sink.overflows, 0)
+    }
+
     // MARK: Hands-free voice turns
 
     func testVoiceQuestionWithEchoOnSpeakersMakesOneUninterruptedTurn() async throws {

@@ -23,10 +23,13 @@ public protocol PlaybackSink: AnyObject, Sendable {
     /// The reply is complete: what is queued plays out and the sink may go idle (running dry after it is
     /// no underrun). Later `enqueue`s play as usual.
     func endOfReply()
+    /// Mono samples that can be queued ahead of the device without `enqueue` waiting (Int.max: no limit).
+    var queueCapacity: Int { get }
 }
 
 extension PlaybackSink {
     public func endOfReply() {}
+    public var queueCapacity: Int { .max }
 }
 
 /// Where the user's voice comes from: fixed-size frames of mono capture at `sampleRate`.

@@ -617,7 +617,10 @@ public final class Conversation: @unchecked Sendable {
         var speakable = ReplySpeechFilter()
         var index = 0
         var synthesized = false              // the reply's first audio is out of synthesis (stamped once)
-        let maxAhead = Int(config.maxQueuedAudio * Double(playback.sampleRate))
+        // Never more queued than the device's ring holds: enqueue runs under the conversation's lock, and one that
+        // waited for the device (a 2-second ring, 20 s allowed ahead) held up the microphone and barge-in with it.
+        let maxAhead = min(Int(config.maxQueuedAudio * Double(playback.sampleRate)), playback.queueCapacity)
+        let piece = max(1, min(maxAhead / 2, 1 << 20))      // audio goes in pieces that fit
         for await chunk in chunks {
             if Task.isCancelled || lock.withLock({ t.cancelled }) { break }
             let say = speakable.speakable(chunk)
@@ -634,21 +637,27 @@ public final class Conversation: @unchecked Sendable {
                     if !synthesized { synthesized = true; lock.withLock { t.firstSynthesizedAt = .now } }
                     // A provisional turn's audio waits for the end of the turn (or is dropped with it).
                     if !(await waitForConfirmation(t)) { break }
-                    while !Task.isCancelled, lock.withLock({ !t.cancelled && t.enqueuedEnd - playback.samplesPlayed > maxAhead }) {
-                        try? await Task.sleep(for: .milliseconds(20))
-                    }
-                    let queued = lock.withLock { () -> Bool in
-                        guard !t.cancelled else { return false }
-                        samples.withUnsafeBufferPointer { buf in
-                            let start = reference.append(buf)
-                            playback.enqueue(buf)
-                            if t.firstAudioPosition == nil, let k = buf.firstIndex(where: { abs($0) > 1e-3 }) {
-                                t.firstAudioPosition = start + k
-                            }
-                            t.enqueuedEnd = start + buf.count
-                            t.sentences[sentence].end = t.enqueuedEnd
+                    var offset = 0, queued = true
+                    while queued && offset < samples.count {
+                        let n = min(piece, samples.count - offset)
+                        while !Task.isCancelled, lock.withLock({ !t.cancelled && t.enqueuedEnd + n - playback.samplesPlayed > maxAhead }) {
+                            try? await Task.sleep(for: .milliseconds(20))
                         }
-                        return true
+                        queued = lock.withLock { () -> Bool in
+                            guard !t.cancelled else { return false }
+                            samples.withUnsafeBufferPointer { all in
+                                let buf = UnsafeBufferPointer(rebasing: all[offset..<(offset + n)])
+                                let start = reference.append(buf)
+                                playback.enqueue(buf)
+                                if t.firstAudioPosition == nil, let k = buf.firstIndex(where: { abs($0) > 1e-3 }) {
+                                    t.firstAudioPosition = start + k
+                                }
+                                t.enqueuedEnd = start + buf.count
+                                t.sentences[sentence].end = t.enqueuedEnd
+                            }
+                            return true
+                        }
+                        offset += n
                     }
                     if !queued || Task.isCancelled { break }
                 }

@@ -26,6 +26,7 @@ public final class DevicePlaybackSink: PlaybackSink, @unchecked Sendable {
     public func stop() { player.stop() }
     public func endOfReply() { player.endOfStream() }
     public var samplesPlayed: Int { player.counters.samplesHanded }
+    public var queueCapacity: Int { player.queueCapacity / max(1, player.channels) }
 }
 
 /// The conversation's microphone on a real device: an `AudioCapturing` (ALSACapture by default) read
