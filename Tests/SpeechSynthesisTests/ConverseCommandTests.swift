@@ -110,6 +110,9 @@ final class ConverseCommandTests: XCTestCase {
             if let t = try? SessionLog.read(log), !t.isEmpty { turns = t; break }
             usleep(100_000)
         }
+        // The log is written once the reply's last sample is handed to ALSA; the device's own buffer (2048 frames,
+        // ~0.1 s) still has to reach the playback file before the kill, or the file misses the reply's end.
+        usleep(400_000)
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         XCTAssertTrue(p.isRunning, "confab converse exited: \(stderr)")
         kill(p.processIdentifier, SIGKILL)
