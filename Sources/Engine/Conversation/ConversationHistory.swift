@@ -37,14 +37,7 @@ public struct ConversationHistory: Sendable {
     /// Drops the oldest exchanges first if the new message would not fit.
     public mutating func messages(adding user: String) -> [ChatMessage] {
         trim(extra: tokenCount(user))
-        var m: [ChatMessage] = []
-        if !systemPrompt.isEmpty { m.append(ChatMessage(.system, systemPrompt)) }
-        for e in exchanges {
-            m.append(ChatMessage(.user, e.user))
-            m.append(ChatMessage(.assistant, e.assistant))
-        }
-        m.append(ChatMessage(.user, user))
-        return m
+        return messages + [ChatMessage(.user, user)]
     }
 
     /// The messages before a next user message: system prompt and the kept exchanges.

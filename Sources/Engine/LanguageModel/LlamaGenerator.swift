@@ -89,12 +89,10 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
             while shared < min(withNext.count, alone.count), withNext[shared] == alone[shared] { shared += 1 }
             guard shared > 1 else { return }
             // Already cached (e.g. a reply's own tokens): nothing to do, and the cache is not cut back.
-            var cachedShared = 0
-            while cachedShared < min(shared, cached.count), cached[cachedShared] == alone[cachedShared] { cachedShared += 1 }
-            if cachedShared == shared { return }
-            // In pieces, each after any speech synthesis in progress: this runs while a reply plays.
             var common = 0
             while common < min(cached.count, shared), cached[common] == alone[common] { common += 1 }
+            if common == shared { return }
+            // In pieces, each after any speech synthesis in progress: this runs while a reply plays.
             cached.removeSubrange(common...)
             while common < shared {
                 ForegroundWork.yield(isCancelled: { false })
