@@ -16,6 +16,7 @@ struct LLMOptions: ParsableArguments {
     @Option(help: "Threads for the matrix products.") var threads: Int?
     @Option(help: "Context length cap in tokens (the file's own length if smaller).") var ctx = 4096
     @Option(help: "System prompt (default: a short-answer spoken-assistant prompt).") var system: String?
+    @Option(help: "Speculative decoding: lookup (drafts from the conversation, checked by the model; same answer) or off.") var draft: DraftMode = .lookup
     @Flag(help: "Print timings as JSON (load, prefill tok/s, decode tok/s, time to first token).") var json = false
 
     var sampling: SamplingParameters {
@@ -38,15 +39,18 @@ struct LLMOptions: ParsableArguments {
 
     func load() throws -> LlamaGenerator {
         EngineThreads.configure(threads)
-        return try LlamaGenerator(model: model, contextLimit: ctx, sampling: sampling,
-                                  systemPrompt: system ?? defaultSpokenSystemPrompt)
+        let g = try LlamaGenerator(model: model ?? DefaultLanguageModel.announced(), contextLimit: ctx, sampling: sampling,
+                                   systemPrompt: system ?? defaultSpokenSystemPrompt)
+        g.speculation = draft.parameters
+        return g
     }
 
     static func timings(_ g: LlamaGenerator, _ s: GenerationStats) -> [String: Any] {
         ["load_s": g.loadSeconds, "prompt_tokens": s.promptTokens, "prefill_tokens": s.prefillTokens,
          "prefill_tok_per_s": s.prefillTokensPerSecond, "generated_tokens": s.generatedTokens,
          "decode_tok_per_s": s.decodeTokensPerSecond, "time_to_first_token_s": s.timeToFirstToken,
-         "stop_reason": s.stopReason, "dropped_messages": s.droppedMessages]
+         "stop_reason": s.stopReason, "dropped_messages": s.droppedMessages,
+         "drafted_tokens": s.draftedTokens, "accepted_tokens": s.acceptedTokens, "verify_steps": s.verifySteps]
     }
 
     static func printJSON(_ value: Any) throws {
@@ -55,14 +59,20 @@ struct LLMOptions: ParsableArguments {
     }
 }
 
+/// How replies are drafted for speculative decoding.
+enum DraftMode: String, ExpressibleByArgument, CaseIterable {
+    case lookup, off
+    var parameters: SpeculationParameters { self == .off ? .off : SpeculationParameters() }
+}
+
 /// `confab ask "…"`: one answer, streamed to stdout.
 struct Ask: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ask",
         abstract: "Ask the language model one question; the answer streams to stdout (`-` reads the question from stdin).",
         discussion: """
-        Defaults: --model qwen2.5-coder-0.5b  --temperature 0.7 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.1
-                  --max-tokens 512  --ctx 4096  --threads (all cores)  the spoken-assistant system prompt
+        Defaults: --model \(DefaultLanguageModel.helpText)  --temperature 0.7 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.1
+                  --max-tokens 512  --ctx 4096  --draft lookup  --threads (all cores)  the spoken-assistant system prompt
         With --json the answer and timings are printed as one JSON object at the end instead.
         """
     )

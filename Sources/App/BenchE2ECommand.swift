@@ -15,7 +15,7 @@ struct BenchE2E: AsyncParsableCommand {
         abstract: "Measure end-to-end latency: end of speech → transcript → first token → first audio, p50 and p95.",
         discussion: """
         Questions: the given audio files (one question each), else \(Self.builtInQuestions.count) built-in questions spoken by the voice.
-        Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium  --hangover 0.5
+        Defaults: --asr tiny.en  --llm \(DefaultLanguageModel.helpText)  --voice en_US-joe-medium  --hangover 0.5
                   --playback-device null  --rounds 1  speculative replies on  --pause-notice \(EnergyVAD.Parameters().pauseNotice)  --threads (all cores)
         Every figure is measured from the end of speech (the last speech-like frame), so it includes the hangover.
         """
@@ -37,7 +37,7 @@ struct BenchE2E: AsyncParsableCommand {
     @Argument(help: "Audio files, one spoken question each (default: the built-in questions, spoken by --voice).")
     var questions: [String] = []
     @Option(help: "Whisper model name or directory.") var asr = "tiny.en"
-    @Option(help: "Language model name or GGUF path.") var llm = "qwen2.5-coder-0.5b"
+    @Option(help: ArgumentHelp("Language model name or GGUF path (default: \(DefaultLanguageModel.helpText)).", valueName: "name")) var llm: String?
     @Option(help: "Piper voice name or .onnx path.") var voice = "en_US-joe-medium"
     @Option(help: "Seconds of silence that end a turn.") var hangover = 0.5
     @Option(help: "ALSA playback device the replies go to.") var playbackDevice = "null"
@@ -54,7 +54,7 @@ struct BenchE2E: AsyncParsableCommand {
             let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
             var sampling = SamplingParameters()
             sampling.maxTokens = maxTokens
-            let generator = try LlamaGenerator(model: llm, sampling: sampling)
+            let generator = try LlamaGenerator(model: llm ?? DefaultLanguageModel.announced(), sampling: sampling)
             let synthesizer = try PiperSynthesizer(voice: voice)
 
             // The questions as 16 kHz audio.

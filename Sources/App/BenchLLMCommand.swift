@@ -7,7 +7,7 @@ struct BenchLLM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "llm",
         abstract: "Measure the language model's prefill and decode speed in tokens per second.",
-        discussion: "Defaults: --model qwen2.5-coder-0.5b  --prompt-tokens 128  --decode-tokens 64  --repeats 3  --threads (all cores)"
+        discussion: "Defaults: --model \(DefaultLanguageModel.helpText)  --prompt-tokens 128  --decode-tokens 64  --repeats 3  --threads (all cores)"
     )
 
     @Option(help: "Language model name from the store, or a .gguf path.") var model: String?

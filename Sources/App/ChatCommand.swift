@@ -9,8 +9,8 @@ struct Chat: ParsableCommand {
         commandName: "chat",
         abstract: "Chat with the language model in the terminal (streaming; /reset, /quit).",
         discussion: """
-        Defaults: --model qwen2.5-coder-0.5b  --temperature 0.7 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.1
-                  --max-tokens 512  --ctx 4096  --threads (all cores)  the spoken-assistant system prompt
+        Defaults: --model \(DefaultLanguageModel.helpText)  --temperature 0.7 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.1
+                  --max-tokens 512  --ctx 4096  --draft lookup  --threads (all cores)  the spoken-assistant system prompt
         With --json each turn's timings are printed as a JSON line after the answer.
         """
     )

@@ -11,14 +11,14 @@ struct Converse: AsyncParsableCommand {
         discussion: """
         Headless: --input FILE is the microphone (it may hold several questions separated by pauses) and
         --output FILE receives the spoken replies; each turn's transcript, reply and timings are printed.
-        Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium  --hangover 0.5  barge-in on
+        Defaults: --asr tiny.en  --llm \(DefaultLanguageModel.helpText)  --voice en_US-joe-medium  --hangover 0.5  barge-in on
         """
     )
 
     @Option(help: "Audio file to use as the microphone (headless).") var input: String?
     @Option(help: "WAV file to receive the spoken replies (headless; default: the playback device).") var output: String?
     @Option(help: "Whisper model name or directory.") var asr = "tiny.en"
-    @Option(help: "Language model name or GGUF path.") var llm = "qwen2.5-coder-0.5b"
+    @Option(help: ArgumentHelp("Language model name or GGUF path (default: \(DefaultLanguageModel.helpText)).", valueName: "name")) var llm: String?
     @Option(help: "Piper voice name or .onnx path.") var voice = "en_US-joe-medium"
     @Option(help: "Seconds of silence that end your turn.") var hangover = 0.5
     @Flag(help: "Do not let your speech interrupt a reply (for setups without echo cancellation).") var noBargeIn = false
@@ -33,7 +33,7 @@ struct Converse: AsyncParsableCommand {
             EngineThreads.configure(threads)
             let t0 = Date()
             let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
-            let generator = try LlamaGenerator(model: llm)
+            let generator = try LlamaGenerator(model: llm ?? DefaultLanguageModel.announced())
             let synthesizer = try PiperSynthesizer(voice: voice)
             if !json { printErr(String(format: "confab: models loaded in %.1f s", Date().timeIntervalSince(t0))) }
 

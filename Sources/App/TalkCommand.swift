@@ -38,7 +38,7 @@ struct Talk: ParsableCommand {
         without a playback device the replies are shown as text (--output
         FILE.wav keeps them as audio).
 
-        Defaults: --asr tiny.en  --llm qwen2.5-coder-0.5b  --voice en_US-joe-medium
+        Defaults: --asr tiny.en  --llm \(DefaultLanguageModel.helpText)  --voice en_US-joe-medium
           --hangover 0.5  --mode hands-free  no --dictation-output (screen only)
         """
     )
@@ -51,7 +51,7 @@ struct Talk: ParsableCommand {
     }
 
     @Option(help: "Whisper model name or directory.") var asr = "tiny.en"
-    @Option(help: "Language model name or GGUF path.") var llm = "qwen2.5-coder-0.5b"
+    @Option(help: ArgumentHelp("Language model name or GGUF path (default: \(DefaultLanguageModel.helpText)).", valueName: "name")) var llm: String?
     @Option(help: "Piper voice name or .onnx path.") var voice = "en_US-joe-medium"
     @Option(help: "The mode to start in: hands-free, push-to-talk, typed or dictation.") var mode: StartMode = .handsFree
     @Option(help: ArgumentHelp("Append each dictated utterance to this text file (flushed per utterance).", valueName: "file"))
@@ -93,6 +93,10 @@ struct Talk: ParsableCommand {
                 notes.append((.system, "replies are shown as text only (pass --output FILE.wav to keep them as audio)"))
             }
         }
+        // The language model: --llm, else the default for this machine (the smaller one where memory is short, said on screen).
+        let llmChoice = llm == nil ? DefaultLanguageModel.current() : nil
+        let llm = self.llm ?? llmChoice?.name ?? DefaultLanguageModel.currentName
+        if let c = llmChoice, c.isFallback { notes.append((.system, "language model \(c.name): \(c.reason)")) }
         let micName = mic.map { "mic \($0.device)" } ?? "no mic"
         let speakerName = output.map { "replies → \($0)" } ?? speaker.map { "speaker \($0.device)" } ?? "no speaker"
         let dictationName = dictationOutput.map { " · dictation → \($0)" } ?? ""

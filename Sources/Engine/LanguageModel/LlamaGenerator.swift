@@ -11,6 +11,9 @@ public struct GenerationStats: Sendable, Codable, Equatable {
     public var timeToFirstToken = 0.0    // from the call to the first text piece
     public var droppedMessages = 0       // oldest turns left out to fit the context
     public var stopReason = ""           // "eos", "stop", "length", "context", "cancelled"
+    public var draftedTokens = 0         // speculative decoding: tokens proposed
+    public var acceptedTokens = 0        //   of which the model confirmed
+    public var verifySteps = 0           //   model calls that checked a draft
     public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(prefillTokens) / prefillSeconds : 0 }
     /// Decode rate over the tokens after the first (the first comes from the prefill's logits).
     public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(max(generatedTokens - 1, 0)) / decodeSeconds : 0 }
@@ -32,6 +35,9 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
     public let loadSeconds: Double
     /// Token room kept free for the reply when deciding which turns fit.
     public var replyReserve = 256
+    /// Speculative decoding: drafts checked several tokens per model call (same tokens with greedy decoding,
+    /// the same distribution when sampling).
+    public var speculation = SpeculationParameters()
 
     private let queue = DispatchQueue(label: "confab.llm")
     private var cached: [Int32] = []          // tokens whose keys/values are in the cache, in order
@@ -168,28 +174,27 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
         var decoder = StreamingDecoder(tokenizer)
         var held = ""                // text not yet sent because it may be the start of a stop string
         let stops = sampling.stop.filter { !$0.isEmpty }
-        var recent = cached.suffix(sampling.repeatLastN)
-        var tDecode: Date? = nil
         var firstSent = false
         func send(_ s: String) {
             guard !s.isEmpty else { return }
             if !firstSent { stats.timeToFirstToken = Date().timeIntervalSince(t0); firstSent = true }
             onText(s)
         }
+        var tDecode: Date? = nil
         defer { if let tDecode { stats.decodeSeconds = Date().timeIntervalSince(tDecode) } }
-        stats.stopReason = "length"
-        while stats.generatedTokens < sampling.maxTokens {
-            if isCancelled() { stats.stopReason = "cancelled"; return }
-            let tok = sampler.sample(model.logits.pointer, recent: recent)
+        var loop = DecodeLoop(model: model, sampler: sampler, speculation: speculation, maxTokens: sampling.maxTokens,
+                              repeatLastN: sampling.repeatLastN)
+        var stop = "length"
+        try loop.run(cached: &cached, isCancelled: isCancelled) { tok in
             stats.generatedTokens += 1
             if tDecode == nil { tDecode = Date() }
-            if tokenizer.endOfGeneration.contains(tok) { stats.stopReason = "eos"; break }
+            if tokenizer.endOfGeneration.contains(tok) { stop = "eos"; return false }
             held += decoder.push(tok)
             if !stops.isEmpty {
                 if let r = stops.compactMap({ held.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
                     send(String(held[..<r.lowerBound])); held = ""
-                    stats.stopReason = "stop"
-                    return
+                    stop = "stop"
+                    return false
                 }
                 // Keep back the longest tail that is a prefix of some stop string.
                 var keep = 0
@@ -203,14 +208,11 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
             } else {
                 send(held); held = ""
             }
-            if cached.count >= model.config.contextLength { stats.stopReason = "context"; break }
-            ForegroundWork.yield(isCancelled: isCancelled)      // speech being synthesized goes first
-            if isCancelled() { stats.stopReason = "cancelled"; return }
-            try model.forward([tok], pos0: cached.count)
-            cached.append(tok)
-            recent.append(tok)
-            if recent.count > sampling.repeatLastN { recent.removeFirst(recent.count - sampling.repeatLastN) }
+            return true
         }
+        stats.draftedTokens = loop.drafted; stats.acceptedTokens = loop.accepted; stats.verifySteps = loop.verifySteps
+        stats.stopReason = loop.stopReason ?? stop
+        if loop.stopReason == "cancelled" { return }
         send(held + decoder.flush())
     }
 

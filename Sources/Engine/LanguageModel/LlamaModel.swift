@@ -54,6 +54,10 @@ public final class LlamaModel: @unchecked Sendable {
     let scores: FloatBuffer               // [Hq, ctx]
     let ropeScratch: FloatBuffer
     public let logits: FloatBuffer        // [V]
+    /// Logits of the last `logitRows` tokens of a `forward` call [maxLogitRows, V] (speculative verification).
+    public let rowLogits: FloatBuffer
+    /// Most tokens a forward call can return logits for.
+    public let maxLogitRows: Int
     let scratch: ActivationScratch
 
     public convenience init(path: String, contextLimit: Int? = 4096, maxBatch: Int = 128) throws {
@@ -156,30 +160,39 @@ public final class LlamaModel: @unchecked Sendable {
         scores = FloatBuffer(count: heads * ctx)
         ropeScratch = FloatBuffer(count: headDim)
         logits = FloatBuffer(count: cfg.vocabSize)
+        maxLogitRows = min(16, maxBatch)
+        rowLogits = FloatBuffer(count: maxLogitRows * cfg.vocabSize)
         let widest = max(dim, cfg.hiddenDim, cfg.qDim)
         scratch = ActivationScratch(bytes: B * (widest / 32 + 1) * Int(40) + 4096)
     }
 
     /// Runs `tokens` at positions pos0..<pos0+T through the model (in chunks of maxBatch), filling the key/value
     /// cache, and leaves the logits of the last token in `logits`. Positions before pos0 must already be cached.
-    public func forward(_ tokens: [Int32], pos0: Int) throws {
+    /// With `logitRows` > 1 the logits of the last `logitRows` tokens also go to `rowLogits` (in order), as
+    /// speculative decoding verifies a draft: each row is bit-identical to what a one-token call at that position
+    /// gives (every kernel computes a token's row in the same steps whatever T is).
+    public func forward(_ tokens: [Int32], pos0: Int, logitRows: Int = 1) throws {
         guard !tokens.isEmpty else { return }
         guard pos0 >= 0, pos0 + tokens.count <= config.contextLength else {
             throw LanguageModelError.contextFull(config.contextLength)
         }
+        precondition(logitRows >= 1 && logitRows <= min(maxLogitRows, tokens.count), "logitRows out of range")
         for t in tokens where t < 0 || Int(t) >= config.vocabSize {
             throw LanguageModelError.badToken(Int(t))
         }
         var start = 0
         while start < tokens.count {
-            let n = min(maxBatch, tokens.count - start)
-            tokens.withUnsafeBufferPointer { forwardChunk(UnsafeBufferPointer(rebasing: $0[start..<(start + n)]), pos0: pos0 + start) }
+            var n = min(maxBatch, tokens.count - start)
+            let rest = tokens.count - start - n
+            if rest > 0 && rest < logitRows { n -= logitRows - rest }   // the last chunk holds every row asked for
+            let rows = start + n == tokens.count ? logitRows : 0
+            tokens.withUnsafeBufferPointer { forwardChunk(UnsafeBufferPointer(rebasing: $0[start..<(start + n)]), pos0: pos0 + start, logitRows: rows) }
             start += n
         }
     }
 
     /// One straight pass over T ≤ maxBatch tokens. Shapes in comments: T tokens, D dim, F ffn, hd head size.
-    private func forwardChunk(_ tokens: UnsafeBufferPointer<Int32>, pos0: Int) {
+    private func forwardChunk(_ tokens: UnsafeBufferPointer<Int32>, pos0: Int, logitRows: Int) {
         let c = config, T = tokens.count, D = c.dim, F = c.hiddenDim
         let qd = c.qDim, kvd = c.kvDim, ctx = c.contextLength
         let x = x.pointer, xb = xb.pointer, xb2 = xb2.pointer, q = q.pointer, att = att.pointer
@@ -220,10 +233,19 @@ public final class LlamaModel: @unchecked Sendable {
             quantMatmul(w.down, hb, rows: T, into: xb2, scratch: scratch)
             addInPlace(x, xb2, count: T * D)
         }
-        // logits[V] = Wout · rms(x[T-1])
-        let last = x + (T - 1) * D
-        rmsNorm(last, rows: 1, dim: D, weight: outputNorm, eps: c.normEps, into: xb)
-        quantMatmul(output, xb, rows: 1, into: logits.pointer, scratch: scratch)
+        guard logitRows > 0 else { return }
+        if logitRows == 1 {
+            // logits[V] = Wout · rms(x[T-1])
+            let last = x + (T - 1) * D
+            rmsNorm(last, rows: 1, dim: D, weight: outputNorm, eps: c.normEps, into: xb)
+            quantMatmul(output, xb, rows: 1, into: logits.pointer, scratch: scratch)
+            return
+        }
+        // rowLogits[R, V] = Wout · rms(x[T-R ..< T]); logits = the last row
+        let R = logitRows, V = c.vocabSize
+        rmsNorm(x + (T - R) * D, rows: R, dim: D, weight: outputNorm, eps: c.normEps, into: xb)
+        quantMatmul(output, xb, rows: R, into: rowLogits.pointer, scratch: scratch)
+        logits.pointer.update(from: rowLogits.pointer + (R - 1) * V, count: V)
     }
 
     @inline(__always) private func addBias(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, n: Int) {

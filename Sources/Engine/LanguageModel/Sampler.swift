@@ -38,16 +38,42 @@ public final class Sampler: @unchecked Sendable {
 
     /// Picks a token from `logits` (modified in place by the repetition penalty). `recent`: tokens seen so far.
     public func sample(_ logits: UnsafeMutablePointer<Float>, recent: ArraySlice<Int32>) -> Int32 {
-        let p = params
-        if p.repeatPenalty != 1, p.repeatLastN > 0 {
-            var seen = Set<Int32>()
-            for t in recent.suffix(p.repeatLastN) where t >= 0 && Int(t) < vocab && seen.insert(t).inserted {
-                let l = logits[Int(t)]
-                logits[Int(t)] = l > 0 ? l / p.repeatPenalty : l * p.repeatPenalty
-            }
-        }
-        if p.temperature <= 0 { return argmax(logits) }
+        penalize(logits, recent: recent)
+        if params.temperature <= 0 { return argmax(logits) }
+        let c = candidates(logits)
+        return draw(c, excluding: nil)
+    }
 
+    /// Speculative decoding's acceptance rule for a drafted token (a draft that proposes one token, so its own
+    /// distribution is a point mass): `draft` is kept with probability p(draft) under this sampler's distribution,
+    /// else a token is drawn from p with the draft taken out. The result is distributed exactly as `sample`'s
+    /// (Leviathan et al. 2023, and Chen et al. 2023, with q = δ_draft). Greedy: the argmax, whatever the draft.
+    public func verify(_ logits: UnsafeMutablePointer<Float>, recent: ArraySlice<Int32>, draft: Int32) -> Int32 {
+        penalize(logits, recent: recent)
+        if params.temperature <= 0 { return argmax(logits) }
+        let c = candidates(logits)
+        var pd: Float = 0
+        for i in 0..<c.keep where ids[c.order[i]] == draft { pd = c.probs[i] / c.sum }
+        if pd > 0 && Float(rng.nextDouble()) < pd { return draft }
+        return draw(c, excluding: pd > 0 ? draft : nil)
+    }
+
+    private func penalize(_ logits: UnsafeMutablePointer<Float>, recent: ArraySlice<Int32>) {
+        let p = params
+        guard p.repeatPenalty != 1, p.repeatLastN > 0 else { return }
+        var seen = Set<Int32>()
+        for t in recent.suffix(p.repeatLastN) where t >= 0 && Int(t) < vocab && seen.insert(t).inserted {
+            let l = logits[Int(t)]
+            logits[Int(t)] = l > 0 ? l / p.repeatPenalty : l * p.repeatPenalty
+        }
+    }
+
+    /// The candidates after top-k, top-p and min-p: `order[0..<keep]` index ids/vals by falling probability,
+    /// `probs` their softmax at the temperature (unnormalized over the kept ones: `sum`).
+    private struct Candidates { var order: [Int]; var probs: [Float]; var keep: Int; var sum: Float }
+
+    private func candidates(_ logits: UnsafeMutablePointer<Float>) -> Candidates {
+        let p = params
         // Candidates: the top k (or everything within reach of the maximum when k is off), sorted descending.
         var maxL = -Float.infinity
         for i in 0..<vocab where logits[i] > maxL { maxL = logits[i] }
@@ -73,12 +99,22 @@ public final class Sampler: @unchecked Sendable {
             keep = k
         }
         sum = probs[0..<keep].reduce(0, +)
+        return Candidates(order: order, probs: probs, keep: keep, sum: sum)
+    }
+
+    /// One draw from the kept candidates, optionally with one token taken out (renormalized over the rest).
+    private func draw(_ c: Candidates, excluding skip: Int32?) -> Int32 {
+        var sum = c.sum
+        if let skip { for i in 0..<c.keep where ids[c.order[i]] == skip { sum -= c.probs[i] } }
+        if sum <= 0 { return ids[c.order[0]] }
         var r = Float(rng.nextDouble()) * sum
-        for i in 0..<keep {
-            r -= probs[i]
-            if r <= 0 { return ids[order[i]] }
+        var last = c.order[0]
+        for i in 0..<c.keep where ids[c.order[i]] != skip {
+            last = c.order[i]
+            r -= c.probs[i]
+            if r <= 0 { return ids[c.order[i]] }
         }
-        return ids[order[keep - 1]]
+        return ids[last]
     }
 
     public func argmax(_ logits: UnsafePointer<Float>) -> Int32 {
@@ -101,4 +137,47 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
     mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// Speculative decoding: how drafts are made.
+public struct SpeculationParameters: Sendable, Equatable {
+    /// Off: one token per model call.
+    public var enabled = true
+    /// Longest n-gram of the latest tokens looked up in the context (prompt lookup), and the shortest.
+    public var ngramMax = 3
+    public var ngramMin = 1
+    /// Most tokens drafted per model call.
+    public var maxDraft = 6
+    public init() {}
+    public static var off: SpeculationParameters { var p = SpeculationParameters(); p.enabled = false; return p }
+}
+
+/// Prompt lookup (Saxena 2023): the tokens that followed the latest earlier occurrence of the context's last n
+/// tokens, for n from `ngramMax` down to `ngramMin`. Replies repeat the question's words, names and numbers, and a
+/// conversation its own: a draft costs nothing to make, and the model checks it in the call it makes anyway.
+struct PromptLookup {
+    let params: SpeculationParameters
+    init(_ p: SpeculationParameters) { params = p }
+
+    /// Drafts at most `max` tokens to follow `context + [last]` into `out`.
+    func propose(after context: [Int32], _ last: Int32, max k: Int, into out: inout [Int32]) {
+        let k = min(k, params.maxDraft)
+        guard k > 0 else { return }
+        let count = context.count + 1
+        @inline(__always) func at(_ i: Int) -> Int32 { i < context.count ? context[i] : last }
+        for n in stride(from: params.ngramMax, through: max(1, params.ngramMin), by: -1) where count > n {
+            // The latest start s < count - n whose n tokens equal the last n.
+            var s = count - n - 1
+            while s >= 0 {
+                var same = true
+                for j in 0..<n where at(s + j) != at(count - n + j) { same = false; break }
+                if same {
+                    var i = s + n
+                    while i < count && out.count < k { out.append(at(i)); i += 1 }
+                    return
+                }
+                s -= 1
+            }
+        }
+    }
 }

