@@ -40,7 +40,7 @@ struct LLMOptions: ParsableArguments {
     func load() throws -> LlamaGenerator {
         EngineThreads.configure(threads)
         let g = try LlamaGenerator(model: model ?? DefaultLanguageModel.announced(), contextLimit: ctx, sampling: sampling,
-                                   systemPrompt: system ?? defaultSpokenSystemPrompt)
+                                   systemPrompt: system ?? AssistantClock().systemPrompt(defaultSpokenSystemPrompt))
         g.speculation = draft.parameters
         return g
     }
@@ -91,7 +91,7 @@ struct Ask: ParsableCommand {
             guard !text.isEmpty else { throw ValidationError("the question is empty") }
             let g = try options.load()
             var answer = ""
-            let stats = try g.generate([ChatMessage(.user, text)]) { piece in
+            let stats = try g.generate([ChatMessage(.user, options.system == nil ? AssistantClock().prompt(text) : text)]) { piece in
                 answer += piece
                 if !options.json { FileHandle.standardOutput.write(Data(piece.utf8)) }
             }

@@ -31,7 +31,7 @@ struct Chat: ParsableCommand {
                 if text.isEmpty { continue }
                 if text == "/quit" || text == "/exit" { break }
                 if text == "/reset" { history.removeAll(); g.reset(); continue }
-                history.append(ChatMessage(.user, text))
+                history.append(ChatMessage(.user, options.system == nil ? AssistantClock().prompt(text) : text))
                 var answer = ""
                 let stats = try g.generate(history) { piece in
                     answer += piece

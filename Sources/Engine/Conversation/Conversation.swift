@@ -73,7 +73,7 @@ public final class Conversation: @unchecked Sendable {
         self.capture = capture
         self.playback = playback
         (events, emitter) = AsyncStream.makeStream(of: ConversationEvent.self, bufferingPolicy: .unbounded)
-        history = ConversationHistory(systemPrompt: configuration.systemPrompt, budget: configuration.historyBudget,
+        history = ConversationHistory(systemPrompt: configuration.clock.systemPrompt(configuration.systemPrompt), budget: configuration.historyBudget,
                                       nextMessageReserve: configuration.historyBudget / 16, tokenCount: configuration.tokenCount)
         captureRate = capture?.sampleRate ?? 16000
         guard captureRate > 0, playback.sampleRate > 0 else {
@@ -505,12 +505,17 @@ public final class Conversation: @unchecked Sendable {
         emit(.timing(.transcript, record.timings.transcript ?? 0), for: t)
 
         // 2. Text → reply, spoken sentence by sentence as it is written.
-        let messages = lock.withLock { history.messages(adding: text) }
+        // The model gets the words with the time when they ask about it, and today's date in the system prompt
+        // (refreshed here: a conversation may outlast midnight). What is shown and logged stays the words said.
+        let userText = config.clock.prompt(text)
+        let messages = lock.withLock { () -> [ChatMessage] in
+            history.systemPrompt = config.clock.systemPrompt(config.systemPrompt)
+            return history.messages(adding: userText)
+        }
         emit(.state(.thinking), for: t)
         var reply = ""
         let (chunks, chunkSink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)
         var generationError: String?
-        let userText = text
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await self.synthesize(chunks, t)
@@ -561,7 +566,7 @@ public final class Conversation: @unchecked Sendable {
         let (spoken, interrupted, cause, firstAudio) = lock.withLock { () -> (String, Bool, TurnInput?, Double?) in
             let interrupted = t.cancelled
             let spoken = interrupted ? t.spokenText(upTo: t.stoppedAt ?? playback.samplesPlayed) : reply.trimmingWhitespace
-            if !spoken.isEmpty { history.append(user: text, assistant: spoken) }
+            if !spoken.isEmpty { history.append(user: userText, assistant: spoken) }
             else if interrupted && t.interruptedBy == .voice { carriedOver = text }   // unanswered: ask again with the next words
             finishedTurns += 1
             record.turn = finishedTurns          // turns that reached the model, numbered from 1

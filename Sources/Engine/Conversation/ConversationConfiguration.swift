@@ -5,8 +5,9 @@ public struct ConversationConfiguration: Sendable {
     public var generator: any ResponseGenerating
     public var synthesizer: any SpeechSynthesizing
 
-    public var systemPrompt = "You are Confab, a friendly voice assistant running on the user's computer. "
-        + "Answer in a few short spoken sentences, without markdown, lists or code unless asked."
+    public var systemPrompt = defaultSpokenSystemPrompt
+    /// Today's date for the system prompt, and the time for questions about it.
+    public var clock = AssistantClock()
     /// Tokens of system prompt + history + the new message; oldest exchanges are dropped past it.
     public var historyBudget = 1536
     /// Token counter for the budget (give it the model's tokenizer; the default estimates).

@@ -73,7 +73,8 @@ public enum ChatTemplate: String, Sendable {
     }
 }
 
-/// The system prompt for a spoken assistant: everything it writes is read aloud.
+/// The system prompt for a spoken assistant: everything it writes is read aloud. The one default for the
+/// conversation, `ask` and `chat` (the date is added by `AssistantClock`).
 public let defaultSpokenSystemPrompt = """
 You are Confab, a voice assistant running on the user's computer. Your replies are spoken aloud, \
 so answer in one to three short, plain sentences. Never use markdown, lists, headings, code blocks, \
