@@ -73,7 +73,7 @@ enum RemoteTextCommands {
         if options.json {
             try LLMOptions.printJSON(timings(g, answer: answer))
         } else {
-            print("")
+            FileHandle.standardOutput.write(Data("\n".utf8))
         }
     }
 
@@ -92,15 +92,15 @@ enum RemoteTextCommands {
             history.append(ChatMessage(.user, text))
             do {
                 let answer = try g.replySync(history) { FileHandle.standardOutput.write(Data($0.utf8)) }
-                print("")
+                FileHandle.standardOutput.write(Data("\n".utf8))
                 history.append(ChatMessage(.assistant, answer.trimmingCharacters(in: .whitespacesAndNewlines)))
                 if options.json {
                     let data = try JSONSerialization.data(withJSONObject: timings(g, answer: nil), options: [.sortedKeys])
-                    print(String(decoding: data, as: UTF8.self))
+                    FileHandle.standardOutput.write(data + Data("\n".utf8))
                 }
             } catch {
                 // One line; the conversation goes on (the failed question is not kept).
-                print("")
+                FileHandle.standardOutput.write(Data("\n".utf8))
                 history.removeLast()
                 FileHandle.standardError.write(Data("confab: language model: \(error)\n".utf8))
             }

@@ -44,6 +44,14 @@ public struct ConfabServer: Sendable {
 
     // MARK: helpers
 
+    /// Hummingbird closes the connection after a request read while watching for the client going away:
+    /// say so, so clients open a new one for the next request instead of reusing this one.
+    static func closing(_ r: Response) -> Response {
+        var r = r
+        r.headers[.connection] = "close"
+        return r
+    }
+
     static func json(_ o: Any, status: HTTPResponse.Status = .ok) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
@@ -105,7 +113,7 @@ public struct ConfabServer: Sendable {
         guard let boundary else { throw APIError.mediaType(ct, want: "multipart/form-data") }
         try checkLength(request, limit: config.maxUploadBytes)
         return try await request.body.consumeWithCancellationOnInboundClose { body in
-            do { return try await transcribe(body, boundary: boundary) } catch let e as APIError { return e.plainResponse }
+            do { return Self.closing(try await transcribe(body, boundary: boundary)) } catch let e as APIError { return Self.closing(e.plainResponse) }
         }
     }
 
@@ -331,7 +339,7 @@ public struct ConfabServer: Sendable {
         guard ct.hasPrefix("application/json") else { throw APIError.mediaType(request.headers[.contentType], want: "application/json") }
         try checkLength(request, limit: config.maxJSONBytes)
         return try await request.body.consumeWithCancellationOnInboundClose { body in
-            do { return try await chat(request, body) } catch let e as APIError { return e.plainResponse }
+            do { return Self.closing(try await chat(request, body)) } catch let e as APIError { return Self.closing(e.plainResponse) }
         }
     }
 
