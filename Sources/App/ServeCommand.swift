@@ -9,23 +9,32 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve Confab's models over HTTP with OpenAI's API, and to Home Assistant over Wyoming.",
         discussion: """
-        Endpoints (OpenAI's shapes):
-          POST /v1/audio/transcriptions   multipart: file (any audio libsndfile reads), model (whisper-1 or a
-                                          served Whisper name), language, prompt, temperature,
-                                          response_format json|text|verbose_json|srt|vtt
-          POST /v1/audio/speech           JSON: model (tts-1, tts-1-hd or a voice name), input, voice, speed,
-                                          response_format wav|pcm|flac (wav and pcm stream as synthesized;
-                                          pcm is 16-bit mono at the voice's rate, given in X-Sample-Rate)
-          POST /v1/chat/completions       JSON: model, messages, max_tokens, temperature, top_p, stop, seed,
-                                          stream (server-sent events), stream_options.include_usage
-          GET  /v1/models                 every name above
-          GET  /health                    "ok" (no key needed)
-        Errors are OpenAI's JSON shape. A model busy with its request and --queue-depth waiting ones answers 429.
+        Endpoints, in OpenAI's shapes:
+          POST /v1/audio/transcriptions  multipart: file (any audio libsndfile
+               reads), model (whisper-1 or a served Whisper name), language,
+               prompt, temperature, response_format json|text|verbose_json|
+               srt|vtt
+          POST /v1/audio/speech  JSON: model (tts-1, tts-1-hd or a voice),
+               input, voice, speed, response_format wav|pcm|flac (wav and pcm
+               stream as synthesized; pcm is 16-bit mono at the voice's rate,
+               named in the X-Sample-Rate header; flac is sent whole)
+          POST /v1/chat/completions  JSON: model, messages, max_tokens,
+               temperature, top_p, stop, seed, stream (server-sent events),
+               stream_options.include_usage
+          GET  /v1/models  every name above
+          GET  /health     "ok" (no key needed)
+        Errors are OpenAI's JSON shape. A model busy with one request and
+        --queue-depth waiting ones answers 429. One log line per request on
+        stderr; "listening on …" (and "wyoming on …") on stdout.
 
-        Defaults: --host 127.0.0.1  --port 8000  --asr tiny.en  --voice en_US-joe-medium  --llm qwen2.5-coder-0.5b
-                  --queue-depth 4  --max-upload-mb 25  --request-timeout 300  --idle-timeout 30  --ctx 4096
-                  no API key (with --api-key every /v1 request needs `Authorization: Bearer KEY`)
-                  no Wyoming server (--wyoming 127.0.0.1:10300 starts one; 10300 is the convention)
+        Defaults: --host 127.0.0.1  --port 8000  --asr tiny.en
+                  --voice en_US-joe-medium  --llm qwen2.5-coder-0.5b
+                  --queue-depth 4  --max-upload-mb 25 (JSON bodies: 1 MiB)
+                  --request-timeout 300  --idle-timeout 30  --ctx 4096
+                  no API key (--api-key or CONFAB_SERVE_API_KEY: every /v1
+                  request needs `Authorization: Bearer KEY`)
+                  no Wyoming server (--wyoming 127.0.0.1:10300 starts one;
+                  10300 is the convention)
 
         Examples:
           confab serve --port 8000 --llm smollm2-135m
@@ -36,9 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on (0.0.0.0: every interface).") var host = "127.0.0.1"
     @Option(help: "HTTP port (0: any free port, printed at start).") var port = 8000
     @Option(name: .customLong("api-key"), help: "Require `Authorization: Bearer KEY` on /v1 requests (default: the CONFAB_SERVE_API_KEY variable, else none).") var apiKey: String?
-    @Option(help: "Whisper models to serve (repeatable; the first is whisper-1).") var asr: [String] = []
-    @Option(help: "Piper voices to serve (repeatable; the first is tts-1's voice).") var voice: [String] = []
-    @Option(help: "Language models to serve (repeatable).") var llm: [String] = []
+    @Option(help: "Whisper models to serve (repeatable; the first is whisper-1; default: tiny.en).") var asr: [String] = []
+    @Option(help: "Piper voices to serve (repeatable; the first is tts-1's voice; default: en_US-joe-medium).") var voice: [String] = []
+    @Option(help: "Language models to serve (repeatable; default: qwen2.5-coder-0.5b).") var llm: [String] = []
     @Option(name: .customLong("queue-depth"), help: "Requests that may wait per model while it works; more get 429.") var queueDepth = 4
     @Option(name: .customLong("max-upload-mb"), help: "Largest audio upload, in MiB.") var maxUploadMB = 25
     @Option(name: .customLong("request-timeout"), help: "Seconds a request may take (waiting included) before 504.") var requestTimeout = 300.0
