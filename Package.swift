@@ -22,6 +22,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        // Network: the remote language model (an OpenAI-compatible client) and `confab serve`.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.30.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // System libraries: a module map and a shim header each.
@@ -55,10 +61,32 @@ let package = Package(
             name: "UI",
             dependencies: ["CNCurses", "AudioIO", "Engine"]
         ),
+        // An OpenAI-compatible Chat Completions client (SSE streaming) as one more `ResponseGenerating`.
+        .target(
+            name: "RemoteLM",
+            dependencies: [
+                "Engine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // `confab serve`: an OpenAI-compatible HTTP API (Hummingbird) and a Wyoming server (SwiftNIO).
+        .target(
+            name: "Serve",
+            dependencies: [
+                "Engine", "AudioIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "App",
             dependencies: [
-                "AudioIO", "Engine", "UI",
+                "AudioIO", "Engine", "UI", "RemoteLM", "Serve",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: vectorFlags
@@ -73,6 +101,9 @@ let package = Package(
         // The front end's screens in a pseudo-terminal (tmux) drive the confab binary built next to the tests.
         .testTarget(name: "UITests", dependencies: ["UI", "Engine", "AudioIO", "App"]),
         .testTarget(name: "ConversationTests", dependencies: ["Engine", "AudioIO"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
+        // The network API against real peers: the `openai` and `wyoming` Python packages (a venv scripts/test.sh
+        // builds), and Confab's own remote client against `confab serve`.
+        .testTarget(name: "ServeTests", dependencies: ["Serve", "RemoteLM", "Engine", "AudioIO", "App"], exclude: ["peers"]),
         .testTarget(name: "SpeechSynthesisTests", dependencies: ["Engine", "AudioIO", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
     ]
 )

@@ -9,6 +9,10 @@ bin="$(bash scripts/setup.sh --test)"  # progress goes to stderr; prints the con
 exports="$("$bin" environment)"   # an assignment, so a failing confab stops the script (set -e)
 eval "$exports"
 export CONFAB_REQUIRE_MODELS=1
+# The network tests' peers: the official `openai` and `wyoming` Python packages, in a venv of their own
+# (scripts/.venv-peers). If they cannot be installed, the run fails here rather than skipping those tests.
+bash scripts/peers-venv.sh >&2
+export CONFAB_PEERS_PYTHON="$PWD/scripts/.venv-peers/bin/python"
 # Build just the test bundle (setup.sh built `confab`, which the command-line tests run): a plain
 # `swift test` also builds every executable of the dependencies, including swift-protobuf's bundled
 # protoc (~800 C/C++ files, twice), which takes most of an hour on two cores.

@@ -79,16 +79,19 @@ struct Ask: ParsableCommand {
 
     @Argument(help: "The question; `-` reads stdin.") var question: String
     @OptionGroup var options: LLMOptions
+    @OptionGroup var remote: RemoteLMOptions
 
     func run() throws {
         do {
             try options.validateValues()
+            try remote.validateRemote()
             var text = question
             if text == "-" {
                 text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             }
             text = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { throw ValidationError("the question is empty") }
+            if remote.isRemote { return try RemoteTextCommands.ask(text, options: options, remote: remote) }
             let g = try options.load()
             var answer = ""
             let stats = try g.generate([ChatMessage(.user, options.system == nil ? AssistantClock().prompt(text) : text)]) { piece in

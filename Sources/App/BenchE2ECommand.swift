@@ -46,6 +46,7 @@ struct BenchE2E: AsyncParsableCommand {
     @Flag(help: "Do not start the reply during the hangover (to measure what speculation saves).") var noSpeculation = false
     @Option(help: "Seconds of silence after which recognition (and the speculative reply) starts (default: the detector's).") var pauseNotice: Double?
     @Option(help: "Threads for the engine.") var threads: Int?
+    @OptionGroup var remote: RemoteLMOptions
     @Flag(help: "JSON output.") var json = false
 
     func run() async throws {
@@ -54,7 +55,7 @@ struct BenchE2E: AsyncParsableCommand {
             let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
             var sampling = SamplingParameters()
             sampling.maxTokens = maxTokens
-            let generator = try LlamaGenerator(model: llm ?? DefaultLanguageModel.announced(), sampling: sampling)
+            let generator = try remote.generator(maxTokens: maxTokens) { try LlamaGenerator(model: llm ?? DefaultLanguageModel.announced(), sampling: sampling) }
             let synthesizer = try PiperSynthesizer(voice: voice)
 
             // The questions as 16 kHz audio.

@@ -16,10 +16,13 @@ struct Chat: ParsableCommand {
     )
 
     @OptionGroup var options: LLMOptions
+    @OptionGroup var remote: RemoteLMOptions
 
     func run() throws {
         do {
             try options.validateValues()
+            try remote.validateRemote()
+            if remote.isRemote { return try RemoteTextCommands.chat(options: options, remote: remote) }
             let g = try options.load()
             let tty = isatty(0) != 0
             var history: [ChatMessage] = []

@@ -51,7 +51,7 @@ struct Confab: AsyncParsableCommand {
         subcommands: [
             Talk.self, Devices.self, Play.self, Record.self,
             Converse.self, Transcribe.self, Dictate.self, Chat.self, Ask.self, Say.self,
-            Models.self, Bench.self, EnvironmentCommand.self,
+            Models.self, Bench.self, ServeCommand.self, EnvironmentCommand.self,
         ],
         // `confab` alone opens the conversation front end: what a person sees every time.
         defaultSubcommand: Talk.self

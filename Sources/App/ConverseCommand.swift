@@ -27,13 +27,14 @@ struct Converse: AsyncParsableCommand {
     @Flag(help: "Print each turn as JSON.") var json = false
     @Option(help: "Threads for the engine.") var threads: Int?
     @OptionGroup var audio: AudioDeviceOptions
+    @OptionGroup var remote: RemoteLMOptions
 
     func run() async throws {
         do {
             EngineThreads.configure(threads)
             let t0 = Date()
             let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
-            let generator = try LlamaGenerator(model: llm ?? DefaultLanguageModel.announced())
+            let generator = try remote.generator { try LlamaGenerator(model: llm ?? DefaultLanguageModel.announced()) }
             let synthesizer = try PiperSynthesizer(voice: voice)
             if !json { printErr(String(format: "confab: models loaded in %.1f s", Date().timeIntervalSince(t0))) }
 

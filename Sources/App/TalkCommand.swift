@@ -2,6 +2,7 @@ import ArgumentParser
 import AudioIO
 import Engine
 import Foundation
+import RemoteLM
 import UI
 
 /// `confab` (no arguments) and `confab talk`: the conversation in the terminal front end.
@@ -63,6 +64,7 @@ struct Talk: ParsableCommand {
     @Flag(help: "No colours (also when NO_COLOR is set).") var noColor = false
     @Option(help: "Threads for the engine.") var threads: Int?
     @OptionGroup var audio: AudioDeviceOptions
+    @OptionGroup var remote: RemoteLMOptions
 
     func validate() throws {
         // Standard output is the screen here; `confab dictate -o -` is the way to dictate into a pipe.
@@ -72,6 +74,8 @@ struct Talk: ParsableCommand {
     func run() throws {
         EngineThreads.configure(threads)
         // Opened before the screen, so a file that cannot be written is a plain one-line error.
+        let remoteGenerator: RemoteChatGenerator?
+        do { remoteGenerator = try remote.remoteGenerator() } catch { throw fail(error) }
         let dictationSink: DictationOutput?
         do { dictationSink = try dictationOutput.map { try DictationOutput(path: $0) } } catch { throw fail(error) }
         let terminal: Terminal
@@ -104,7 +108,7 @@ struct Talk: ParsableCommand {
         let session = TalkSession(dictationSink: dictationSink)
         let frontEnd = ConversationFrontEnd(
             terminal: terminal, controls: session.controls, hasMicrophone: mic != nil, initialMode: mode.screenMode,
-            headerDetails: "\(asr) · \(llm) · \(voice) · \(micName) · \(speakerName)\(dictationName)")
+            headerDetails: "\(asr) · \(remote.llmURL ?? llm) · \(voice) · \(micName) · \(speakerName)\(dictationName)")
         frontEnd.model.activity = .loading
         if mic == nil { frontEnd.model.meterLabel = "" }
         for (who, text) in notes { frontEnd.model.add(who, text) }
@@ -112,7 +116,8 @@ struct Talk: ParsableCommand {
         session.frontEnd = frontEnd
 
         let setup = TalkSetup(asr: asr, llm: llm, voice: voice, hangover: hangover, bargeIn: !noBargeIn,
-                              sessionLog: sessionLog, output: output, handsFree: mode == .handsFree)
+                              sessionLog: sessionLog, output: output, handsFree: mode == .handsFree,
+                              remoteGenerator: remoteGenerator)
         let (micDevice, speakerDevice) = (mic, speaker)
         let loader = Thread { session.start(setup, mic: micDevice, speaker: speakerDevice) }
         loader.name = "confab-load"
@@ -138,6 +143,8 @@ struct TalkSetup: Sendable {
     var sessionLog: String?
     var output: String?
     var handsFree: Bool
+    /// --llm-url: the language model on a server (nil: the local `llm`).
+    var remoteGenerator: RemoteChatGenerator? = nil
 }
 
 /// The conversation behind the screen, which exists only once the models are loaded: the screen's
@@ -201,8 +208,9 @@ final class TalkSession: @unchecked Sendable {
             let transcriber = try load("speech recognition", setup.asr, .whisper, store, frontEnd, step: 0) {
                 try WhisperTranscriber(directory: try store.resolve(setup.asr, kind: .whisper))
             }
-            let generator = try load("language model", setup.llm, .llm, store, frontEnd, step: 1) {
-                try LlamaGenerator(model: setup.llm)
+            let generator: any ResponseGenerating = try load("language model", setup.remoteGenerator?.endpoint.absoluteString ?? setup.llm, .llm, store, frontEnd, step: 1) {
+                if let remote = setup.remoteGenerator { return remote }
+                return try LlamaGenerator(model: setup.llm)
             }
             let synthesizer = try load("voice", setup.voice, .voice, store, frontEnd, step: 2) {
                 try PiperSynthesizer(voice: setup.voice)
