@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -151,6 +152,14 @@ public struct VITSWeights: @unchecked Sendable {
     let resblocks: [ResBlock]       // ups.count × kernels
     let decPost: ConvLayer
     let speakerEmb: Tensor?         // emb_g [speakers, gin]
+    /// The residual blocks' convolutions for the direct kernels, packed at load (per resblock: ResBlock2's convs,
+    /// or ResBlock1's pairs flattened); nil when a layer does not fit them (then the im2col path runs).
+    let resDirect: [[DirectConv]]?
+    /// Zeros each side of a row that the direct kernels read (the widest padding and reach, rounded to 16).
+    let decoderHalo: (left: Int, right: Int)
+    /// HiFi-GAN's reach each side: in frames for the whole decoder (the context a window needs), after conv_pre
+    /// (frames) and after each upsampling stage (in that stage's samples), rounded up.
+    let decoderReach: (total: Int, afterPre: Int, afterStage: [Int])
     public var numSpeakers: Int { speakerEmb?.shape[0] ?? 1 }
     public var hopLength: Int { ups.reduce(1) { $0 * $1.stride } }
 
@@ -271,6 +280,56 @@ public struct VITSWeights: @unchecked Sendable {
         }
         resblocks = rb
         decPost = try ConvLayer(w, "dec.conv_post", bias: true)
+
+        // The direct kernels take every stride-1, ungrouped convolution; the stages' lengths must be
+        // stride × input (kernel − 2·padding = stride), as in every Piper voice.
+        var direct: [[DirectConv]] = []
+        var fits = up.allSatisfy { $0.kernel - 2 * $0.padding == $0.stride }
+        var haloL = 0, haloR = 0
+        for r in rb {
+            let convs: [ConvLayer]
+            switch r {
+            case .two(let cs): convs = cs
+            case .one(let ps): convs = ps.flatMap { [$0.0, $0.1] }
+            }
+            for c in convs {
+                if c.transposed || c.stride != 1 || c.groups != 1 || c.inChannels != c.outChannels { fits = false }
+                haloL = max(haloL, c.padding); haloR = max(haloR, c.dilation * (c.kernel - 1) - c.padding)
+            }
+            direct.append(convs.map {
+                DirectConv(weight: $0.weight.pointer, bias: $0.bias?.pointer, outChannels: $0.outChannels,
+                           inChannels: $0.inChannels, kernel: $0.kernel, dilation: $0.dilation, padding: $0.padding)
+            })
+        }
+        resDirect = fits ? direct : nil
+        decoderHalo = ((haloL + 15) / 16 * 16, (haloR + 16 + 15) / 16 * 16)
+
+        // Reach of each layer, each side, in its own samples (a transposed conv's in its input's samples).
+        func reach(_ c: ConvLayer) -> Double { Double(max(c.padding, c.dilation * (c.kernel - 1) - c.padding)) }
+        func upReach(_ u: ConvLayer) -> Double { (Double(max(u.kernel - 1 - u.padding, u.padding)) / Double(u.stride)).rounded(.up) + 1 }
+        let kn = rb.count / up.count
+        var parts: [Double] = []     // in frames: per stage, ups + its widest resblock
+        var rate = 1
+        for (i, u) in up.enumerated() {
+            var widest = 0.0
+            for r in 0..<kn {
+                switch rb[i * kn + r] {
+                case .two(let cs): widest = max(widest, cs.map(reach).reduce(0, +))
+                case .one(let ps): widest = max(widest, ps.map { reach($0.0) + reach($0.1) }.reduce(0, +))
+                }
+            }
+            parts.append(upReach(u) / Double(rate) + widest / Double(rate * u.stride))
+            rate *= u.stride
+        }
+        let post = reach(decPost) / Double(rate)
+        let total = reach(decPre) + parts.reduce(0, +) + post
+        var after: [Int] = []
+        rate = 1
+        for (i, u) in up.enumerated() {
+            rate *= u.stride
+            after.append(Int(((parts[(i + 1)...].reduce(0, +) + post) * Double(rate)).rounded(.up)))
+        }
+        decoderReach = (Int(total.rounded(.up)), Int((total - reach(decPre)).rounded(.up)), after)
         guard decPre.inChannels == inter, cl[0].pre.inChannels * 2 == inter else {
             throw ModelFileError(path: w.path, problem: "flow/decoder channels do not match the encoder's \(inter)")
         }
@@ -314,14 +373,20 @@ public struct SynthesisScales: Sendable, Equatable {
 public final class VITS: @unchecked Sendable {
     public let weights: VITSWeights
     let scratch = ScratchPool()
-    /// Frames of context each side of a decoder window (more than HiFi-GAN's receptive field, about 11
-    /// frames for the medium voices), so windowed decoding matches whole-sentence decoding.
-    public var decoderContext = 16
+    /// Frames of context each side of a decoder window (HiFi-GAN's receptive field, 13 frames for the medium
+    /// voices), so windowed decoding matches whole-sentence decoding.
+    public var decoderContext: Int
     public var decoderWindow = 128
     /// The first window is short so the first sound comes early; later ones double up to `decoderWindow`.
     public var firstDecoderWindow = 16
 
-    public init(weights: VITSWeights) { self.weights = weights }
+    /// Seconds per stage of synthesis when set (`confab bench tts --stages`).
+    public var profile: StageTimes?
+
+    public init(weights: VITSWeights) {
+        self.weights = weights
+        decoderContext = weights.decoderReach.total
+    }
 
     /// The encoder's outputs for one sentence: h [H, T] (for the duration predictor), m_p and logs_p [inter, T].
     public struct Encoded { public var T: Int; public var h: [Float]; public var m: [Float]; public var logs: [Float] }
@@ -596,6 +661,139 @@ public final class VITS: @unchecked Sendable {
     /// returns the samples of [f0, f1) only. Whole-sentence decoding is decode(z, F, 0, F, context: 0).
     public func decode(_ z: UnsafePointer<Float>, frames F: Int, from f0: Int, to f1: Int, context: Int,
                        speaker g: [Float]?) -> [Float] {
+        if let direct = weights.resDirect {
+            return decodeDirect(direct, z, frames: F, from: f0, to: f1, context: context, speaker: g)
+        }
+        return decodeIm2col(z, frames: F, from: f0, to: f1, context: context, speaker: g)
+    }
+
+    /// HiFi-GAN with the direct kernels: each stage's residual blocks in the halo layout, element-wise work fused
+    /// into the convolutions' stores, and after each stage the signal cropped to the window plus what the rest of
+    /// the decoder still reaches (the context a window needs is mostly the first stages' reach: the costly last
+    /// stages then run on the window and a few samples, not on the whole context).
+    func decodeDirect(_ direct: [[DirectConv]], _ z: UnsafePointer<Float>, frames F: Int, from f0: Int, to f1: Int,
+                      context: Int, speaker g: [Float]?) -> [Float] {
+        let W = weights, C = W.inter
+        let a = max(0, f0 - context), b = min(F, f1 + context)
+        var lap = Lap(profile)
+        let T0 = b - a
+        let zin = scratch.get(60, C * T0)
+        for c in 0..<C { (zin + c * T0).update(from: z + c * F + a, count: T0) }
+        let C0 = W.decPre.outChannels
+        let pre = scratch.get(61, C0 * T0)
+        W.decPre.apply(zin, length: T0, into: pre, columns: scratch.get(62, W.decPre.columnsNeeded(T0)))
+        if let cond = W.decCond, let g { addChannelBias(cond, g, pre, T0) }
+        lap.mark("decoder conv_pre")
+        // The signal: `chans` rows `ld` apart, T steps from absolute step A, at `rate` steps per frame.
+        var src = UnsafePointer(pre), ld = T0, A = a, T = T0, rate = 1, chans = C0
+        var reach = W.decoderReach.afterPre
+        var scale: Float = 1     // the mean over the previous stage's resblocks, applied with the next leaky ReLU
+        let kn = W.resblocks.count / W.ups.count
+        let (HL, HR) = W.decoderHalo
+        for (i, u) in W.ups.enumerated() {
+            let lo = max(A, f0 * rate - reach), hi = min(A + T, f1 * rate + reach)
+            let Tin = hi - lo
+            let xin = scratch.get(63, chans * Tin)
+            for c in 0..<chans {
+                leakyReluScaledCopy(src + c * ld + (lo - A), into: xin + c * Tin, count: Tin, slope: 0.1, scale: scale)
+            }
+            A = lo * u.stride; T = Tin * u.stride; rate *= u.stride
+            let Cs = u.outChannels, ldS = HL + (T + 15) / 16 * 16 + HR, size = Cs * ldS
+            let X = scratch.get(64, size) + HL, R = scratch.get(65, size) + HL, acc = scratch.get(66, size) + HL
+            let P0 = scratch.get(67, size) + HL, Pa = scratch.get(68, size) + HL, Pb = scratch.get(69, size) + HL
+            convTranspose(u, xin, length: Tin, into: X, ld: ldS, columns: scratch.get(70, u.columnsNeeded(Tin)))
+            lap.mark("decoder ups.\(i)")
+            for p in [P0, Pa, Pb] { zeroHalos(p, rows: Cs, ld: ldS, length: T, left: HL) }
+            for c in 0..<Cs { leakyReluCopy(X + c * ldS, into: P0 + c * ldS, count: T, slope: 0.1) }
+            for r in 0..<kn {
+                let convs = direct[i * kn + r]
+                var inp = P0
+                var res = UnsafePointer(X)
+                func other(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> { p == Pa ? Pb : Pa }
+                func run(_ c: DirectConv, _ x: UnsafeMutablePointer<Float>, res: UnsafePointer<Float>?,
+                         y: UnsafeMutablePointer<Float>?, accumulate: Bool, act: UnsafeMutablePointer<Float>?) {
+                    let o = confab_conv_out(bias: nil, res: res, ldr: ldS, y: y, ldy: ldS, accumulate: accumulate ? 1 : 0,
+                                            act: act, lda: ldS, slope: 0.1)
+                    c.apply(x, ldx: ldS, length: T, out: o)
+                }
+                switch W.resblocks[i * kn + r] {
+                case .two:
+                    // x += conv_j(leaky_relu(x)); the last one adds into the stage's sum
+                    for (j, c) in convs.enumerated() {
+                        let last = j == convs.count - 1
+                        let next = last ? nil : other(inp)
+                        run(c, inp, res: res, y: last ? acc : R, accumulate: last && r > 0, act: next)
+                        res = UnsafePointer(R)
+                        if let next { inp = next }
+                    }
+                case .one:
+                    // x += conv2(leaky_relu(conv1(leaky_relu(x))))
+                    let pairs = convs.count / 2
+                    for j in 0..<pairs {
+                        let last = j == pairs - 1
+                        let mid = other(inp)
+                        run(convs[2 * j], inp, res: nil, y: nil, accumulate: false, act: mid)
+                        let next = last ? nil : other(mid)
+                        run(convs[2 * j + 1], mid, res: res, y: last ? acc : R, accumulate: last && r > 0, act: next)
+                        res = UnsafePointer(R)
+                        if let next { inp = next }
+                    }
+                }
+            }
+            src = UnsafePointer(acc); ld = ldS; chans = Cs; scale = 1 / Float(kn)
+            reach = W.decoderReach.afterStage[i]
+            lap.mark("decoder resblocks.\(i)")
+        }
+        let lo = max(A, f0 * rate - reach), hi = min(A + T, f1 * rate + reach)
+        let Tin = hi - lo
+        let xin = scratch.get(63, chans * Tin)
+        for c in 0..<chans {
+            leakyReluScaledCopy(src + c * ld + (lo - A), into: xin + c * Tin, count: Tin, slope: 0.01, scale: scale)
+        }
+        let y = scratch.get(71, W.decPost.outChannels * Tin)
+        W.decPost.apply(xin, length: Tin, into: y, columns: scratch.get(62, W.decPost.columnsNeeded(Tin)))
+        let s0 = f0 * rate - lo, s1 = min(Tin, f1 * rate - lo)
+        tanhInPlace(y + s0, count: max(0, s1 - s0))
+        lap.mark("decoder conv_post")
+        return Array(UnsafeBufferPointer(start: y + s0, count: max(0, s1 - s0)))
+    }
+
+    /// ConvTranspose1d x [Cin, Tin] → y [Cout, Tin·stride] with rows `ld` apart: one sgemm into columns
+    /// [Cout·K, Tin], then each output phase gathers its taps.
+    private func convTranspose(_ u: ConvLayer, _ x: UnsafePointer<Float>, length Tin: Int, into y: UnsafeMutablePointer<Float>,
+                               ld: Int, columns: UnsafeMutablePointer<Float>) {
+        let Cout = u.outChannels, K = u.kernel, s = u.stride, pad = u.padding, Tout = Tin * s
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Cout * K), Int32(Tin), Int32(u.inChannels),
+                    1, u.weight.pointer, Int32(Cout * K), x, Int32(Tin), 0, columns, Int32(Tin))
+        for o in 0..<Cout {
+            let yo = y + o * ld
+            let bo: Float = u.bias?.pointer[o] ?? 0
+            for t in 0..<Tout { yo[t] = bo }
+            for kk in 0..<K {
+                let col = columns + (o * K + kk) * Tin
+                // output step t·s − pad + kk for input step t
+                let off = kk - pad
+                if Tout - 1 - off < 0 { continue }
+                let tLo = max(0, (-off + s - 1) / s), tHi = min(Tin, (Tout - 1 - off) / s + 1)
+                if tHi <= tLo { continue }
+                let base = yo + off
+                for t in tLo..<tHi { base[t * s] += col[t] }
+            }
+        }
+    }
+
+    /// Zeros [−left, 0) and [T, ld − left) of each row (pointers at step 0).
+    private func zeroHalos(_ p: UnsafeMutablePointer<Float>, rows: Int, ld: Int, length T: Int, left: Int) {
+        for c in 0..<rows {
+            let row = p + c * ld
+            (row - left).update(repeating: 0, count: left)
+            (row + T).update(repeating: 0, count: ld - left - T)
+        }
+    }
+
+    /// The whole-tensor im2col + sgemm decoder (layers the direct kernels do not take).
+    func decodeIm2col(_ z: UnsafePointer<Float>, frames F: Int, from f0: Int, to f1: Int, context: Int,
+                      speaker g: [Float]?) -> [Float] {
         let W = weights, C = W.inter
         let a = max(0, f0 - context), b = min(F, f1 + context)
         let T0 = b - a
@@ -667,9 +865,13 @@ public final class VITS: @unchecked Sendable {
                            windowed: Bool = true, chunk: ([Float]) -> Bool) throws {
         let g = try speakerEmbedding(speaker)
         var rng = NormalRNG(seed: seed)
+        var lap = Lap(profile)
         let enc = try encode(ids)
+        lap.mark("text encoder")
         let dur = durations(enc, scales: scales, speaker: g, rng: &rng)
+        lap.mark("duration predictor")
         let (z, F) = latent(enc, durations: dur, scales: scales, speaker: g, rng: &rng)
+        lap.mark("flow")
         try z.withUnsafeBufferPointer { zb in
             if !windowed || F <= firstDecoderWindow + decoderContext {
                 _ = chunk(decode(zb.baseAddress!, frames: F, from: 0, to: F, context: 0, speaker: g))
@@ -748,6 +950,37 @@ func inverseRationalQuadratic(_ x: Float, _ p: UnsafeMutablePointer<Float>, bins
     let disc = max(0, b * b - 4 * a * c)
     let root = (2 * c) / (-b - disc.squareRoot())
     return root * wk + xk
+}
+
+/// y = leaky_relu(scale·x) (scale > 0).
+@inline(__always)
+func leakyReluScaledCopy(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int, slope: Float, scale: Float) {
+    let ss = slope * scale
+    for i in 0..<n { let v = x[i]; y[i] = v > 0 ? v * scale : v * ss }
+}
+
+/// Wall-clock laps into a StageTimes (nothing when it is nil).
+struct Lap {
+    let times: StageTimes?
+    var last: UInt64
+    init(_ t: StageTimes?) { times = t; last = t == nil ? 0 : DispatchTime.now().uptimeNanoseconds }
+    mutating func mark(_ name: @autoclosure () -> String) {
+        guard let times else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        times.add(name(), Double(now - last) / 1e9)
+        last = now
+    }
+}
+
+/// Seconds spent in each stage of synthesis, summed over calls, in first-seen order.
+public final class StageTimes: @unchecked Sendable {
+    public private(set) var names: [String] = []
+    public private(set) var seconds: [Double] = []
+    public init() {}
+    func add(_ name: String, _ s: Double) {
+        if let i = names.firstIndex(of: name) { seconds[i] += s } else { names.append(name); seconds.append(s) }
+    }
+    public func reset() { names = []; seconds = [] }
 }
 
 /// y = leaky_relu(x) without touching x (HiFi-GAN's residual branches keep x).
