@@ -96,10 +96,33 @@ static Y_ATTR inline __attribute__((always_inline)) void y_store(__m256 v, int o
 Y_TILE(3)
 Y_TILE(1)
 
+// One output (HiFi-GAN's conv_post) × 4 vectors: the 8-row tiles would waste 7 rows of FMAs.
+static Y_ATTR void y_one(const float *x, long ldx, int cin, const float *w, int K, int dil, long t, long n,
+                         const confab_conv_out *e) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int c = 0; c < cin; c++) {
+        const float *xc = x + c * ldx + t;
+        for (int k = 0; k < K; k++) {
+            __m256 wv = _mm256_broadcast_ss(w + ((long)c * K + k) * 8);
+            const float *xk = xc + (long)k * dil;
+            a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xk), a0);
+            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xk + 8), a1);
+            a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xk + 16), a2);
+            a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xk + 24), a3);
+        }
+    }
+    __m256 a[4] = {a0, a1, a2, a3};
+    for (int j = 0; j < 4 && 8 * j < n; j++) y_store(a[j], 0, t + 8 * j, n - 8 * j, e);
+}
+
 static Y_ATTR void conv_avx2(const float *x, long ldx, int cin, const float *wp, int cout, int K, int dil, int pad,
                              long t0, long t1, const confab_conv_out *e) {
     const float *xs = x - pad;
     long t = t0;
+    if (cout == 1) {
+        for (; t < t1; t += 32) y_one(xs, ldx, cin, wp, K, dil, t, t1 - t, e);
+        return;
+    }
     for (; t + 24 <= t1; t += 24)
         for (int o = 0; o < cout; o += 4)
             y_tile3(xs, ldx, cin, wp + (long)(o / 8) * cin * K * 8 + (o % 8), K, dil, t, 24, o, cout, e);
@@ -153,10 +176,33 @@ static Z_ATTR inline __attribute__((always_inline)) void z_store(__m512 v, int o
 Z_TILE(3)
 Z_TILE(1)
 
+// One output (HiFi-GAN's conv_post) × 4 vectors.
+static Z_ATTR void z_one(const float *x, long ldx, int cin, const float *w, int K, int dil, long t, long n,
+                         const confab_conv_out *e) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int c = 0; c < cin; c++) {
+        const float *xc = x + c * ldx + t;
+        for (int k = 0; k < K; k++) {
+            __m512 wv = _mm512_set1_ps(w[((long)c * K + k) * 8]);
+            const float *xk = xc + (long)k * dil;
+            a0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xk), a0);
+            a1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xk + 16), a1);
+            a2 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xk + 32), a2);
+            a3 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xk + 48), a3);
+        }
+    }
+    __m512 a[4] = {a0, a1, a2, a3};
+    for (int j = 0; j < 4 && 16 * j < n; j++) z_store(a[j], 0, t + 16 * j, n - 16 * j, e);
+}
+
 static Z_ATTR void conv_avx512(const float *x, long ldx, int cin, const float *wp, int cout, int K, int dil, int pad,
                                long t0, long t1, const confab_conv_out *e) {
     const float *xs = x - pad;
     long t = t0;
+    if (cout == 1) {
+        for (; t < t1; t += 64) z_one(xs, ldx, cin, wp, K, dil, t, t1 - t, e);
+        return;
+    }
     for (; t + 48 <= t1; t += 48)
         for (int o = 0; o < cout; o += 8)
             z_tile3(xs, ldx, cin, wp + (long)(o / 8) * cin * K * 8, K, dil, t, 48, o, cout, e);

@@ -19,7 +19,7 @@ typedef struct {
 void confab_conv_pack8(const float *w, int cout, int cin, int K, float *wp);
 
 /// Output steps t0..<t1 of y = conv(x) for every output channel. x [cin, ·] has rows ldx floats apart and
-/// points at step 0 of channel 0: every x[c·ldx + t] for t in [t0 − pad, t1 + 15 + dilation·(K−1) − pad) must
+/// points at step 0 of channel 0: every x[c·ldx + t] for t in [t0 − pad, t1 + 63 + dilation·(K−1) − pad) must
 /// be readable, and zero outside 0..<T (the caller's halo). Values at t ≥ t1 are neither computed nor stored.
 /// level: 2 AVX-512, 1 AVX2 + FMA, 0 plain C (the reference the tests compare with).
 void confab_conv1d_direct(int level, const float *x, long ldx, int cin, const float *wp, int cout, int K,

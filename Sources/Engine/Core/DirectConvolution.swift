@@ -38,7 +38,7 @@ public struct DirectConv: @unchecked Sendable {
     /// The halo (zeros each side of a row) the input needs: the padding on the left, the reach past the last
     /// step on the right, and room for the kernels' last vector.
     public var leftHalo: Int { padding }
-    public var rightHalo: Int { max(0, dilation * (kernel - 1) - padding) + 16 }
+    public var rightHalo: Int { max(0, dilation * (kernel - 1) - padding) + 64 }
 
     /// Output steps 0..<T, split over the engine threads. x: step 0 of channel 0 in a halo layout with rows `ldx`
     /// apart. The output goes where `out` says (its bias is this convolution's).

@@ -129,6 +129,20 @@ struct CouplingLayer {
     let pre: ConvLayer, post: ConvLayer
     let inLayers: [ConvLayer], resSkip: [ConvLayer]
     let cond: ConvLayer?
+    /// in_layers on the direct kernels (packed at load).
+    let inDirect: [DirectConv]
+    init(pre: ConvLayer, post: ConvLayer, inLayers: [ConvLayer], resSkip: [ConvLayer], cond: ConvLayer?) {
+        self.pre = pre; self.post = post; self.inLayers = inLayers; self.resSkip = resSkip; self.cond = cond
+        inDirect = inLayers.map { DirectConv($0) }
+    }
+}
+
+extension DirectConv {
+    init(_ c: ConvLayer) {
+        precondition(!c.transposed && c.stride == 1 && c.groups == 1)
+        self.init(weight: c.weight.pointer, bias: c.bias?.pointer, outChannels: c.outChannels, inChannels: c.inChannels,
+                  kernel: c.kernel, dilation: c.dilation, padding: c.padding)
+    }
 }
 
 enum ResBlock {
@@ -155,6 +169,7 @@ public struct VITSWeights: @unchecked Sendable {
     /// The residual blocks' convolutions for the direct kernels, packed at load (per resblock: ResBlock2's convs,
     /// or ResBlock1's pairs flattened); nil when a layer does not fit them (then the im2col path runs).
     let resDirect: [[DirectConv]]?
+    let postDirect: DirectConv?
     /// Zeros each side of a row that the direct kernels read (the widest padding and reach, rounded to 16).
     let decoderHalo: (left: Int, right: Int)
     /// HiFi-GAN's reach each side: in frames for the whole decoder (the context a window needs), after conv_pre
@@ -245,6 +260,9 @@ public struct VITSWeights: @unchecked Sendable {
                 n += 1
             }
             guard n > 0 else { throw ModelFileError(path: w.path, problem: "flow.flows.\(f).enc has no in_layers (unresolved onnx::Conv weights?)") }
+            for c in ins where c.stride != 1 || c.groups != 1 {
+                throw ModelFileError(path: w.path, problem: "flow.flows.\(f).enc.in_layers: stride \(c.stride), groups \(c.groups) (expected 1)")
+            }
             cl.append(CouplingLayer(pre: try ConvLayer(w, "flow.flows.\(f).pre"), post: try ConvLayer(w, "flow.flows.\(f).post"),
                                     inLayers: ins, resSkip: rs,
                                     cond: hasG ? try ConvLayer(w, "flow.flows.\(f).enc.cond_layer") : nil))
@@ -301,8 +319,11 @@ public struct VITSWeights: @unchecked Sendable {
                            inChannels: $0.inChannels, kernel: $0.kernel, dilation: $0.dilation, padding: $0.padding)
             })
         }
+        fits = fits && decPost.stride == 1 && decPost.groups == 1
+        haloL = max(haloL, decPost.padding); haloR = max(haloR, decPost.dilation * (decPost.kernel - 1) - decPost.padding)
         resDirect = fits ? direct : nil
-        decoderHalo = ((haloL + 15) / 16 * 16, (haloR + 16 + 15) / 16 * 16)
+        postDirect = fits ? DirectConv(decPost) : nil
+        decoderHalo = ((haloL + 15) / 16 * 16, (haloR + 64 + 15) / 16 * 16)
 
         // Reach of each layer, each side, in its own samples (a transposed conv's in its input's samples).
         func reach(_ c: ConvLayer) -> Double { Double(max(c.padding, c.dilation * (c.kernel - 1) - c.padding)) }
@@ -380,6 +401,8 @@ public final class VITS: @unchecked Sendable {
     /// The first window is short so the first sound comes early; later ones double up to `decoderWindow`.
     public var firstDecoderWindow = 16
 
+    /// The direct-kernel decoder (default) or the im2col + sgemm one it replaced (`bench tts --im2col-decoder`).
+    public var useDirectKernels = true
     /// Seconds per stage of synthesis when set (`confab bench tts --stages`).
     public var profile: StageTimes?
 
@@ -474,10 +497,10 @@ public final class VITS: @unchecked Sendable {
             let c2 = needed > C * 3 * T + 64 ? scratch.get(slotBase + 2, needed) : cols
             d.sep[i].apply(x, length: T, into: y, columns: c2)
             channelLayerNorm(y, channels: C, length: T, gamma: d.norms1[i].gamma.pointer, beta: d.norms1[i].beta.pointer, into: y, stats: stats)
-            geluInPlace(y, count: C * T)
+            geluInPlaceFast(y, count: C * T)
             d.pointwise[i].apply(y, length: T, into: z, columns: c2)
             channelLayerNorm(z, channels: C, length: T, gamma: d.norms2[i].gamma.pointer, beta: d.norms2[i].beta.pointer, into: z, stats: stats)
-            geluInPlace(z, count: C * T)
+            geluInPlaceFast(z, count: C * T)
             addInPlace(x, z, count: C * T)
         }
     }
@@ -612,13 +635,21 @@ public final class VITS: @unchecked Sendable {
         }
     }
 
-    /// ResidualCouplingLayer (mean only) in reverse: x1 −= post(WN(pre(x0))).
+    /// ResidualCouplingLayer (mean only) in reverse: x1 −= post(WN(pre(x0))). The WN's hidden state h is kept
+    /// in the halo layout the direct kernels read; res_skip's two halves go straight into h and skip (sgemm, β = 1).
     private func couplingInverse(_ L: CouplingLayer, _ x: UnsafeMutablePointer<Float>, half: Int, F: Int, g: [Float]?) {
         let Hh = L.pre.outChannels
-        let h = scratch.get(51, Hh * F), acts = scratch.get(52, 2 * Hh * F), rs = scratch.get(53, 2 * Hh * F)
-        let skip = scratch.get(54, Hh * F), out = scratch.get(55, half * F)
-        let cols = scratch.get(56, max(L.inLayers.map { $0.columnsNeeded(F) }.max() ?? 0, Hh * F))
-        L.pre.apply(x, length: F, into: h, columns: cols)
+        var hl = 0, hr = 0
+        for c in L.inDirect { hl = max(hl, c.padding); hr = max(hr, c.dilation * (c.kernel - 1) - c.padding) }
+        hl = (hl + 15) / 16 * 16; hr = (hr + 64 + 15) / 16 * 16
+        let ldh = hl + (F + 15) / 16 * 16 + hr
+        let hbuf = scratch.get(51, Hh * ldh), h = hbuf + hl
+        let acts = scratch.get(52, 2 * Hh * F), skip = scratch.get(54, Hh * F), out = scratch.get(55, half * F)
+        hbuf.update(repeating: 0, count: Hh * ldh)
+        // h = pre(x0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(half),
+                    1, L.pre.weight.pointer, Int32(half), x, Int32(F), 0, h, Int32(ldh))
+        if let b = L.pre.bias { addRowBias(h, rows: Hh, ld: ldh, length: F, bias: b.pointer) }
         skip.update(repeating: 0, count: Hh * F)
         var gAll: [Float]? = nil
         if let cond = L.cond, let g {
@@ -630,7 +661,8 @@ public final class VITS: @unchecked Sendable {
         }
         let n = L.inLayers.count
         for i in 0..<n {
-            L.inLayers[i].apply(h, length: F, into: acts, columns: cols)
+            L.inDirect[i].apply(h, ldx: ldh, length: F,
+                                out: confab_conv_out(bias: nil, res: nil, ldr: 0, y: acts, ldy: F, accumulate: 0, act: nil, lda: 0, slope: 0))
             if let gAll {
                 for c in 0..<(2 * Hh) {
                     let b = gAll[i * 2 * Hh + c], row = acts + c * F
@@ -638,20 +670,35 @@ public final class VITS: @unchecked Sendable {
                 }
             }
             // gated activation: tanh(a[:H])·sigmoid(a[H:]), into acts[:H]
-            let ta = acts, sa = acts + Hh * F
-            tanhInPlace(ta, count: Hh * F)
-            for j in 0..<(Hh * F) { ta[j] *= 1 / (1 + Foundation.exp(-sa[j])) }
-            L.resSkip[i].apply(ta, length: F, into: rs, columns: cols)
+            gatedTanhSigmoid(acts, acts + Hh * F, count: Hh * F)
+            let rsW = L.resSkip[i].weight.pointer, rsB = L.resSkip[i].bias?.pointer
             if i < n - 1 {
-                addInPlace(h, rs, count: Hh * F)
-                addInPlace(skip, rs + Hh * F, count: Hh * F)
+                // h += res half, skip += skip half
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(Hh),
+                            1, rsW, Int32(Hh), acts, Int32(F), 1, h, Int32(ldh))
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(Hh),
+                            1, rsW + Hh * Hh, Int32(Hh), acts, Int32(F), 1, skip, Int32(F))
+                if let rsB {
+                    addRowBias(h, rows: Hh, ld: ldh, length: F, bias: rsB)
+                    addRowBias(skip, rows: Hh, ld: F, length: F, bias: rsB + Hh)
+                }
             } else {
-                addInPlace(skip, rs, count: Hh * F)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(Hh),
+                            1, rsW, Int32(Hh), acts, Int32(F), 1, skip, Int32(F))
+                if let rsB { addRowBias(skip, rows: Hh, ld: F, length: F, bias: rsB) }
             }
         }
-        L.post.apply(skip, length: F, into: out, columns: cols)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(half), Int32(F), Int32(Hh),
+                    1, L.post.weight.pointer, Int32(Hh), skip, Int32(F), 0, out, Int32(F))
         let x1 = x + half * F
-        for j in 0..<(half * F) { x1[j] -= out[j] }
+        if let b = L.post.bias {
+            for c in 0..<half {
+                let row = x1 + c * F, o = out + c * F, bc = b.pointer[c]
+                for t in 0..<F { row[t] -= o[t] + bc }
+            }
+        } else {
+            for j in 0..<(half * F) { x1[j] -= out[j] }
+        }
     }
 
     /// The number of output samples for F frames.
@@ -661,7 +708,7 @@ public final class VITS: @unchecked Sendable {
     /// returns the samples of [f0, f1) only. Whole-sentence decoding is decode(z, F, 0, F, context: 0).
     public func decode(_ z: UnsafePointer<Float>, frames F: Int, from f0: Int, to f1: Int, context: Int,
                        speaker g: [Float]?) -> [Float] {
-        if let direct = weights.resDirect {
+        if useDirectKernels, let direct = weights.resDirect {
             return decodeDirect(direct, z, frames: F, from: f0, to: f1, context: context, speaker: g)
         }
         return decodeIm2col(z, frames: F, from: f0, to: f1, context: context, speaker: g)
@@ -745,15 +792,17 @@ public final class VITS: @unchecked Sendable {
             lap.mark("decoder resblocks.\(i)")
         }
         let lo = max(A, f0 * rate - reach), hi = min(A + T, f1 * rate + reach)
-        let Tin = hi - lo
-        let xin = scratch.get(63, chans * Tin)
+        let Tin = hi - lo, ldP = HL + (Tin + 15) / 16 * 16 + HR
+        let xin = scratch.get(63, chans * ldP) + HL
+        zeroHalos(xin, rows: chans, ld: ldP, length: Tin, left: HL)
         for c in 0..<chans {
-            leakyReluScaledCopy(src + c * ld + (lo - A), into: xin + c * Tin, count: Tin, slope: 0.01, scale: scale)
+            leakyReluScaledCopy(src + c * ld + (lo - A), into: xin + c * ldP, count: Tin, slope: 0.01, scale: scale)
         }
-        let y = scratch.get(71, W.decPost.outChannels * Tin)
-        W.decPost.apply(xin, length: Tin, into: y, columns: scratch.get(62, W.decPost.columnsNeeded(Tin)))
+        let y = scratch.get(71, Tin + 64)
+        W.postDirect!.apply(xin, ldx: ldP, length: Tin,
+                            out: confab_conv_out(bias: nil, res: nil, ldr: 0, y: y, ldy: Tin, accumulate: 0, act: nil, lda: 0, slope: 0))
         let s0 = f0 * rate - lo, s1 = min(Tin, f1 * rate - lo)
-        tanhInPlace(y + s0, count: max(0, s1 - s0))
+        tanhInPlaceFast(y + s0, count: max(0, s1 - s0))
         lap.mark("decoder conv_post")
         return Array(UnsafeBufferPointer(start: y + s0, count: max(0, s1 - s0)))
     }
