@@ -22,6 +22,7 @@ struct BenchTTS: ParsableCommand {
     @Option(help: "Runs per text; the fastest is reported.") var runs = 3
     @Option(help: "Text to time instead of the built-in short and long texts.") var text: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: .hidden) var im2colDecoder = false   // the decoder before the direct kernels, for before/after figures
     @Flag(help: "Also time each stage (text encoder, duration predictor, flow, decoder layers) and print its share.") var stages = false
 
     struct Result: Codable { var name: String; var chars: Int; var audioSeconds: Double; var seconds: Double; var rtf: Double; var firstAudioMs: Double }
@@ -33,6 +34,7 @@ struct BenchTTS: ParsableCommand {
             let v = try PiperVoice(voice)
             let synth = try PiperSynthesizer(voice: v, options: SynthesisOptions(seed: 1))
             let loadMs = Date().timeIntervalSince(t0) * 1000
+            if im2colDecoder { synth.engine.useDirectKernels = false; synth.engine.decoderContext = 16 }
             let texts = text.map { [("custom", $0)] } ?? [("short", Self.shortText), ("long", Self.longText)]
             // Warm-up: page in the weights and grow the scratch once.
             _ = try synth.synthesize(try v.phonemize(Self.shortText)) { _ in true }

@@ -96,6 +96,14 @@ struct EncoderLayer {
     let relK, relV: Tensor          // [heads or 1, 2·window+1, dk]
     let norm1, norm2: NormLayer
     let ffn1, ffn2: ConvLayer
+    /// The FFN's convolutions on the direct kernels (packed at load).
+    let ffn1Direct, ffn2Direct: DirectConv
+    init(q: ConvLayer, k: ConvLayer, v: ConvLayer, o: ConvLayer, relK: Tensor, relV: Tensor, norm1: NormLayer,
+         norm2: NormLayer, ffn1: ConvLayer, ffn2: ConvLayer) {
+        self.q = q; self.k = k; self.v = v; self.o = o; self.relK = relK; self.relV = relV
+        self.norm1 = norm1; self.norm2 = norm2; self.ffn1 = ffn1; self.ffn2 = ffn2
+        ffn1Direct = DirectConv(ffn1); ffn2Direct = DirectConv(ffn2)
+    }
 }
 
 /// DDSConv: dilated depthwise-separable convs (dilation k^i) with LN and GELU.
@@ -474,10 +482,25 @@ public final class VITS: @unchecked Sendable {
             addInPlace(x, y, count: H * T)
             channelLayerNorm(x, channels: H, length: T, gamma: L.norm1.gamma.pointer, beta: L.norm1.beta.pointer, into: x, stats: stats)
             // FFN: conv_2(relu(conv_1(x))), "same" padding
-            L.ffn1.apply(x, length: T, into: tmp, columns: cols)
-            reluInPlace(tmp, count: L.ffn1.outChannels * T)
-            L.ffn2.apply(tmp, length: T, into: y, columns: cols)
-            addInPlace(x, y, count: H * T)
+            // x += conv_2(relu(conv_1(x))) on the direct kernels: x copied into a halo layout, the ReLU and the
+            // residual add fused into the stores
+            let f1 = L.ffn1Direct, f2 = L.ffn2Direct
+            let hl = (max(f1.leftHalo, f2.leftHalo) + 15) / 16 * 16, ldf = hl + (T + 15) / 16 * 16 + max(f1.rightHalo, f2.rightHalo)
+            let xh = scratch.get(11, H * ldf) + hl, mid = scratch.get(12, f1.outChannels * ldf) + hl
+            for c in 0..<H {
+                let row = xh + c * ldf
+                (row - hl).update(repeating: 0, count: ldf)
+                row.update(from: x + c * T, count: T)
+            }
+            for c in 0..<f1.outChannels {
+                let row = mid + c * ldf
+                (row - hl).update(repeating: 0, count: hl)
+                (row + T).update(repeating: 0, count: ldf - hl - T)
+            }
+            f1.apply(xh, ldx: ldf, length: T, out: confab_conv_out(bias: nil, res: nil, ldr: 0, y: nil, ldy: 0, accumulate: 0,
+                                                                   act: mid, lda: ldf, slope: 0))
+            f2.apply(mid, ldx: ldf, length: T, out: confab_conv_out(bias: nil, res: x, ldr: T, y: x, ldy: T, accumulate: 0,
+                                                                    act: nil, lda: 0, slope: 0))
             channelLayerNorm(x, channels: H, length: T, gamma: L.norm2.gamma.pointer, beta: L.norm2.beta.pointer, into: x, stats: stats)
         }
         let st = scratch.get(10, 2 * W.inter * T)
@@ -844,6 +867,8 @@ public final class VITS: @unchecked Sendable {
     func decodeIm2col(_ z: UnsafePointer<Float>, frames F: Int, from f0: Int, to f1: Int, context: Int,
                       speaker g: [Float]?) -> [Float] {
         let W = weights, C = W.inter
+        var lap = Lap(profile)
+        defer { lap.mark("decoder (im2col)") }
         let a = max(0, f0 - context), b = min(F, f1 + context)
         let T0 = b - a
         // Sizes grow with each upsampling: size the buffers for the largest stage.
