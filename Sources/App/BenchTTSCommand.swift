@@ -22,6 +22,8 @@ struct BenchTTS: ParsableCommand {
     @Option(help: "Runs per text; the fastest is reported.") var runs = 3
     @Option(help: "Text to time instead of the built-in short and long texts.") var text: String?
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: .hidden) var im2colDecoder = false   // the decoder before the direct kernels, for before/after figures
+    @Flag(help: "Also time each stage (text encoder, duration predictor, flow, decoder layers) and print its share.") var stages = false
 
     struct Result: Codable { var name: String; var chars: Int; var audioSeconds: Double; var seconds: Double; var rtf: Double; var firstAudioMs: Double }
 
@@ -32,13 +34,18 @@ struct BenchTTS: ParsableCommand {
             let v = try PiperVoice(voice)
             let synth = try PiperSynthesizer(voice: v, options: SynthesisOptions(seed: 1))
             let loadMs = Date().timeIntervalSince(t0) * 1000
+            if im2colDecoder { synth.engine.useDirectKernels = false; synth.engine.decoderContext = 16 }
             let texts = text.map { [("custom", $0)] } ?? [("short", Self.shortText), ("long", Self.longText)]
             // Warm-up: page in the weights and grow the scratch once.
             _ = try synth.synthesize(try v.phonemize(Self.shortText)) { _ in true }
             var results: [Result] = []
+            var shares: [(String, StageTimes)] = []
             for (name, t) in texts {
                 var best: Result?
+                let profile = stages ? StageTimes() : nil
+                synth.engine.profile = profile
                 for _ in 0..<max(1, runs) {
+                    profile?.reset()
                     let start = DispatchTime.now().uptimeNanoseconds
                     var first: UInt64 = 0
                     var samples = 0
@@ -55,6 +62,14 @@ struct BenchTTS: ParsableCommand {
                     if best == nil || r.seconds < best!.seconds { best = r }
                 }
                 results.append(best!)
+                if let profile { shares.append((name, profile)) }
+            }
+            synth.engine.profile = nil
+            for (name, p) in shares {
+                // Shares of the last run (stage times are summed over its sentences and decoder windows).
+                let total = p.seconds.reduce(0, +)
+                let lines = zip(p.names, p.seconds).map { "    " + $0.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: " %7.1f ms  %5.1f%%", $1 * 1000, 100 * $1 / max(total, 1e-12)) }
+                FileHandle.standardError.write(Data(("stages, \(name) text (last run, \(String(format: "%.1f", total * 1000)) ms timed):\n" + lines.joined(separator: "\n") + "\n").utf8))
             }
             if json {
                 let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]

@@ -150,6 +150,37 @@ final class VITSTests: XCTestCase {
         XCTAssertThrowsError(try vits.encode([]))
     }
 
+    /// The direct-kernel decoder (cropped windows, fused stores) gives the im2col decoder's samples, whole and
+    /// windowed, at every kernel level this CPU runs.
+    func testDirectDecoderMatchesIm2colDecoderAtEveryLevel() throws {
+        let w = try VITSWeights(Self.tinyWeights(seed: 11))
+        XCTAssertNotNil(w.resDirect)
+        let vits = VITS(weights: w)
+        var rng = NormalRNG(seed: 4)
+        let F = 40
+        let z = (0..<(w.inter * F)).map { _ in rng.next() }
+        let g = try vits.speakerEmbedding(1)
+        let reference = z.withUnsafeBufferPointer { vits.decodeIm2col($0.baseAddress!, frames: F, from: 0, to: F, context: 0, speaker: g) }
+        XCTAssertEqual(reference.count, F * w.hopLength)
+        defer { ConvKernelLevel.current = ConvKernelLevel.detected }
+        for level in 0...ConvKernelLevel.detected {
+            ConvKernelLevel.current = level
+            let whole = z.withUnsafeBufferPointer { vits.decode($0.baseAddress!, frames: F, from: 0, to: F, context: 0, speaker: g) }
+            XCTAssertEqual(whole.count, reference.count)
+            for i in 0..<whole.count { XCTAssertEqual(whole[i], reference[i], accuracy: 1e-5, "level \(level) sample \(i)") }
+            // windows of 7 frames with the computed context: the same samples
+            var streamed: [Float] = []
+            var f = 0
+            while f < F {
+                let e = min(F, f + 7)
+                streamed += z.withUnsafeBufferPointer { vits.decode($0.baseAddress!, frames: F, from: f, to: e, context: vits.decoderContext, speaker: g) }
+                f = e
+            }
+            XCTAssertEqual(streamed.count, reference.count)
+            for i in 0..<streamed.count { XCTAssertEqual(streamed[i], reference[i], accuracy: 1e-5, "level \(level) windowed sample \(i)") }
+        }
+    }
+
     func testSeedMakesSynthesisRepeatable() throws {
         let w = try VITSWeights(Self.tinyWeights(seed: 1))
         let vits = VITS(weights: w)

@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -95,6 +96,14 @@ struct EncoderLayer {
     let relK, relV: Tensor          // [heads or 1, 2·window+1, dk]
     let norm1, norm2: NormLayer
     let ffn1, ffn2: ConvLayer
+    /// The FFN's convolutions on the direct kernels (packed at load).
+    let ffn1Direct, ffn2Direct: DirectConv
+    init(q: ConvLayer, k: ConvLayer, v: ConvLayer, o: ConvLayer, relK: Tensor, relV: Tensor, norm1: NormLayer,
+         norm2: NormLayer, ffn1: ConvLayer, ffn2: ConvLayer) {
+        self.q = q; self.k = k; self.v = v; self.o = o; self.relK = relK; self.relV = relV
+        self.norm1 = norm1; self.norm2 = norm2; self.ffn1 = ffn1; self.ffn2 = ffn2
+        ffn1Direct = DirectConv(ffn1); ffn2Direct = DirectConv(ffn2)
+    }
 }
 
 /// DDSConv: dilated depthwise-separable convs (dilation k^i) with LN and GELU.
@@ -128,6 +137,20 @@ struct CouplingLayer {
     let pre: ConvLayer, post: ConvLayer
     let inLayers: [ConvLayer], resSkip: [ConvLayer]
     let cond: ConvLayer?
+    /// in_layers on the direct kernels (packed at load).
+    let inDirect: [DirectConv]
+    init(pre: ConvLayer, post: ConvLayer, inLayers: [ConvLayer], resSkip: [ConvLayer], cond: ConvLayer?) {
+        self.pre = pre; self.post = post; self.inLayers = inLayers; self.resSkip = resSkip; self.cond = cond
+        inDirect = inLayers.map { DirectConv($0) }
+    }
+}
+
+extension DirectConv {
+    init(_ c: ConvLayer) {
+        precondition(!c.transposed && c.stride == 1 && c.groups == 1)
+        self.init(weight: c.weight.pointer, bias: c.bias?.pointer, outChannels: c.outChannels, inChannels: c.inChannels,
+                  kernel: c.kernel, dilation: c.dilation, padding: c.padding)
+    }
 }
 
 enum ResBlock {
@@ -151,6 +174,15 @@ public struct VITSWeights: @unchecked Sendable {
     let resblocks: [ResBlock]       // ups.count × kernels
     let decPost: ConvLayer
     let speakerEmb: Tensor?         // emb_g [speakers, gin]
+    /// The residual blocks' convolutions for the direct kernels, packed at load (per resblock: ResBlock2's convs,
+    /// or ResBlock1's pairs flattened); nil when a layer does not fit them (then the im2col path runs).
+    let resDirect: [[DirectConv]]?
+    let postDirect: DirectConv?
+    /// Zeros each side of a row that the direct kernels read (the widest padding and reach, rounded to 16).
+    let decoderHalo: (left: Int, right: Int)
+    /// HiFi-GAN's reach each side: in frames for the whole decoder (the context a window needs), after conv_pre
+    /// (frames) and after each upsampling stage (in that stage's samples), rounded up.
+    let decoderReach: (total: Int, afterPre: Int, afterStage: [Int])
     public var numSpeakers: Int { speakerEmb?.shape[0] ?? 1 }
     public var hopLength: Int { ups.reduce(1) { $0 * $1.stride } }
 
@@ -236,6 +268,9 @@ public struct VITSWeights: @unchecked Sendable {
                 n += 1
             }
             guard n > 0 else { throw ModelFileError(path: w.path, problem: "flow.flows.\(f).enc has no in_layers (unresolved onnx::Conv weights?)") }
+            for c in ins where c.stride != 1 || c.groups != 1 {
+                throw ModelFileError(path: w.path, problem: "flow.flows.\(f).enc.in_layers: stride \(c.stride), groups \(c.groups) (expected 1)")
+            }
             cl.append(CouplingLayer(pre: try ConvLayer(w, "flow.flows.\(f).pre"), post: try ConvLayer(w, "flow.flows.\(f).post"),
                                     inLayers: ins, resSkip: rs,
                                     cond: hasG ? try ConvLayer(w, "flow.flows.\(f).enc.cond_layer") : nil))
@@ -271,6 +306,59 @@ public struct VITSWeights: @unchecked Sendable {
         }
         resblocks = rb
         decPost = try ConvLayer(w, "dec.conv_post", bias: true)
+
+        // The direct kernels take every stride-1, ungrouped convolution; the stages' lengths must be
+        // stride × input (kernel − 2·padding = stride), as in every Piper voice.
+        var direct: [[DirectConv]] = []
+        var fits = up.allSatisfy { $0.kernel - 2 * $0.padding == $0.stride }
+        var haloL = 0, haloR = 0
+        for r in rb {
+            let convs: [ConvLayer]
+            switch r {
+            case .two(let cs): convs = cs
+            case .one(let ps): convs = ps.flatMap { [$0.0, $0.1] }
+            }
+            for c in convs {
+                if c.transposed || c.stride != 1 || c.groups != 1 || c.inChannels != c.outChannels { fits = false }
+                haloL = max(haloL, c.padding); haloR = max(haloR, c.dilation * (c.kernel - 1) - c.padding)
+            }
+            direct.append(convs.map {
+                DirectConv(weight: $0.weight.pointer, bias: $0.bias?.pointer, outChannels: $0.outChannels,
+                           inChannels: $0.inChannels, kernel: $0.kernel, dilation: $0.dilation, padding: $0.padding)
+            })
+        }
+        fits = fits && decPost.stride == 1 && decPost.groups == 1
+        haloL = max(haloL, decPost.padding); haloR = max(haloR, decPost.dilation * (decPost.kernel - 1) - decPost.padding)
+        resDirect = fits ? direct : nil
+        postDirect = fits ? DirectConv(decPost) : nil
+        decoderHalo = ((haloL + 15) / 16 * 16, (haloR + 64 + 15) / 16 * 16)
+
+        // Reach of each layer, each side, in its own samples (a transposed conv's in its input's samples).
+        func reach(_ c: ConvLayer) -> Double { Double(max(c.padding, c.dilation * (c.kernel - 1) - c.padding)) }
+        func upReach(_ u: ConvLayer) -> Double { (Double(max(u.kernel - 1 - u.padding, u.padding)) / Double(u.stride)).rounded(.up) + 1 }
+        let kn = rb.count / up.count
+        var parts: [Double] = []     // in frames: per stage, ups + its widest resblock
+        var rate = 1
+        for (i, u) in up.enumerated() {
+            var widest = 0.0
+            for r in 0..<kn {
+                switch rb[i * kn + r] {
+                case .two(let cs): widest = max(widest, cs.map(reach).reduce(0, +))
+                case .one(let ps): widest = max(widest, ps.map { reach($0.0) + reach($0.1) }.reduce(0, +))
+                }
+            }
+            parts.append(upReach(u) / Double(rate) + widest / Double(rate * u.stride))
+            rate *= u.stride
+        }
+        let post = reach(decPost) / Double(rate)
+        let total = reach(decPre) + parts.reduce(0, +) + post
+        var after: [Int] = []
+        rate = 1
+        for (i, u) in up.enumerated() {
+            rate *= u.stride
+            after.append(Int(((parts[(i + 1)...].reduce(0, +) + post) * Double(rate)).rounded(.up)))
+        }
+        decoderReach = (Int(total.rounded(.up)), Int((total - reach(decPre)).rounded(.up)), after)
         guard decPre.inChannels == inter, cl[0].pre.inChannels * 2 == inter else {
             throw ModelFileError(path: w.path, problem: "flow/decoder channels do not match the encoder's \(inter)")
         }
@@ -314,14 +402,22 @@ public struct SynthesisScales: Sendable, Equatable {
 public final class VITS: @unchecked Sendable {
     public let weights: VITSWeights
     let scratch = ScratchPool()
-    /// Frames of context each side of a decoder window (more than HiFi-GAN's receptive field, about 11
-    /// frames for the medium voices), so windowed decoding matches whole-sentence decoding.
-    public var decoderContext = 16
+    /// Frames of context each side of a decoder window (HiFi-GAN's receptive field, 13 frames for the medium
+    /// voices), so windowed decoding matches whole-sentence decoding.
+    public var decoderContext: Int
     public var decoderWindow = 128
     /// The first window is short so the first sound comes early; later ones double up to `decoderWindow`.
     public var firstDecoderWindow = 16
 
-    public init(weights: VITSWeights) { self.weights = weights }
+    /// The direct-kernel decoder (default) or the im2col + sgemm one it replaced (`bench tts --im2col-decoder`).
+    public var useDirectKernels = true
+    /// Seconds per stage of synthesis when set (`confab bench tts --stages`).
+    public var profile: StageTimes?
+
+    public init(weights: VITSWeights) {
+        self.weights = weights
+        decoderContext = weights.decoderReach.total
+    }
 
     /// The encoder's outputs for one sentence: h [H, T] (for the duration predictor), m_p and logs_p [inter, T].
     public struct Encoded { public var T: Int; public var h: [Float]; public var m: [Float]; public var logs: [Float] }
@@ -386,10 +482,25 @@ public final class VITS: @unchecked Sendable {
             addInPlace(x, y, count: H * T)
             channelLayerNorm(x, channels: H, length: T, gamma: L.norm1.gamma.pointer, beta: L.norm1.beta.pointer, into: x, stats: stats)
             // FFN: conv_2(relu(conv_1(x))), "same" padding
-            L.ffn1.apply(x, length: T, into: tmp, columns: cols)
-            reluInPlace(tmp, count: L.ffn1.outChannels * T)
-            L.ffn2.apply(tmp, length: T, into: y, columns: cols)
-            addInPlace(x, y, count: H * T)
+            // x += conv_2(relu(conv_1(x))) on the direct kernels: x copied into a halo layout, the ReLU and the
+            // residual add fused into the stores
+            let f1 = L.ffn1Direct, f2 = L.ffn2Direct
+            let hl = (max(f1.leftHalo, f2.leftHalo) + 15) / 16 * 16, ldf = hl + (T + 15) / 16 * 16 + max(f1.rightHalo, f2.rightHalo)
+            let xh = scratch.get(11, H * ldf) + hl, mid = scratch.get(12, f1.outChannels * ldf) + hl
+            for c in 0..<H {
+                let row = xh + c * ldf
+                (row - hl).update(repeating: 0, count: ldf)
+                row.update(from: x + c * T, count: T)
+            }
+            for c in 0..<f1.outChannels {
+                let row = mid + c * ldf
+                (row - hl).update(repeating: 0, count: hl)
+                (row + T).update(repeating: 0, count: ldf - hl - T)
+            }
+            f1.apply(xh, ldx: ldf, length: T, out: confab_conv_out(bias: nil, res: nil, ldr: 0, y: nil, ldy: 0, accumulate: 0,
+                                                                   act: mid, lda: ldf, slope: 0))
+            f2.apply(mid, ldx: ldf, length: T, out: confab_conv_out(bias: nil, res: x, ldr: T, y: x, ldy: T, accumulate: 0,
+                                                                    act: nil, lda: 0, slope: 0))
             channelLayerNorm(x, channels: H, length: T, gamma: L.norm2.gamma.pointer, beta: L.norm2.beta.pointer, into: x, stats: stats)
         }
         let st = scratch.get(10, 2 * W.inter * T)
@@ -409,10 +520,10 @@ public final class VITS: @unchecked Sendable {
             let c2 = needed > C * 3 * T + 64 ? scratch.get(slotBase + 2, needed) : cols
             d.sep[i].apply(x, length: T, into: y, columns: c2)
             channelLayerNorm(y, channels: C, length: T, gamma: d.norms1[i].gamma.pointer, beta: d.norms1[i].beta.pointer, into: y, stats: stats)
-            geluInPlace(y, count: C * T)
+            geluInPlaceFast(y, count: C * T)
             d.pointwise[i].apply(y, length: T, into: z, columns: c2)
             channelLayerNorm(z, channels: C, length: T, gamma: d.norms2[i].gamma.pointer, beta: d.norms2[i].beta.pointer, into: z, stats: stats)
-            geluInPlace(z, count: C * T)
+            geluInPlaceFast(z, count: C * T)
             addInPlace(x, z, count: C * T)
         }
     }
@@ -547,13 +658,21 @@ public final class VITS: @unchecked Sendable {
         }
     }
 
-    /// ResidualCouplingLayer (mean only) in reverse: x1 −= post(WN(pre(x0))).
+    /// ResidualCouplingLayer (mean only) in reverse: x1 −= post(WN(pre(x0))). The WN's hidden state h is kept
+    /// in the halo layout the direct kernels read; res_skip's two halves go straight into h and skip (sgemm, β = 1).
     private func couplingInverse(_ L: CouplingLayer, _ x: UnsafeMutablePointer<Float>, half: Int, F: Int, g: [Float]?) {
         let Hh = L.pre.outChannels
-        let h = scratch.get(51, Hh * F), acts = scratch.get(52, 2 * Hh * F), rs = scratch.get(53, 2 * Hh * F)
-        let skip = scratch.get(54, Hh * F), out = scratch.get(55, half * F)
-        let cols = scratch.get(56, max(L.inLayers.map { $0.columnsNeeded(F) }.max() ?? 0, Hh * F))
-        L.pre.apply(x, length: F, into: h, columns: cols)
+        var hl = 0, hr = 0
+        for c in L.inDirect { hl = max(hl, c.padding); hr = max(hr, c.dilation * (c.kernel - 1) - c.padding) }
+        hl = (hl + 15) / 16 * 16; hr = (hr + 64 + 15) / 16 * 16
+        let ldh = hl + (F + 15) / 16 * 16 + hr
+        let hbuf = scratch.get(51, Hh * ldh), h = hbuf + hl
+        let acts = scratch.get(52, 2 * Hh * F), skip = scratch.get(54, Hh * F), out = scratch.get(55, half * F)
+        hbuf.update(repeating: 0, count: Hh * ldh)
+        // h = pre(x0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(half),
+                    1, L.pre.weight.pointer, Int32(half), x, Int32(F), 0, h, Int32(ldh))
+        if let b = L.pre.bias { addRowBias(h, rows: Hh, ld: ldh, length: F, bias: b.pointer) }
         skip.update(repeating: 0, count: Hh * F)
         var gAll: [Float]? = nil
         if let cond = L.cond, let g {
@@ -565,7 +684,8 @@ public final class VITS: @unchecked Sendable {
         }
         let n = L.inLayers.count
         for i in 0..<n {
-            L.inLayers[i].apply(h, length: F, into: acts, columns: cols)
+            L.inDirect[i].apply(h, ldx: ldh, length: F,
+                                out: confab_conv_out(bias: nil, res: nil, ldr: 0, y: acts, ldy: F, accumulate: 0, act: nil, lda: 0, slope: 0))
             if let gAll {
                 for c in 0..<(2 * Hh) {
                     let b = gAll[i * 2 * Hh + c], row = acts + c * F
@@ -573,20 +693,35 @@ public final class VITS: @unchecked Sendable {
                 }
             }
             // gated activation: tanh(a[:H])·sigmoid(a[H:]), into acts[:H]
-            let ta = acts, sa = acts + Hh * F
-            tanhInPlace(ta, count: Hh * F)
-            for j in 0..<(Hh * F) { ta[j] *= 1 / (1 + Foundation.exp(-sa[j])) }
-            L.resSkip[i].apply(ta, length: F, into: rs, columns: cols)
+            gatedTanhSigmoid(acts, acts + Hh * F, count: Hh * F)
+            let rsW = L.resSkip[i].weight.pointer, rsB = L.resSkip[i].bias?.pointer
             if i < n - 1 {
-                addInPlace(h, rs, count: Hh * F)
-                addInPlace(skip, rs + Hh * F, count: Hh * F)
+                // h += res half, skip += skip half
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(Hh),
+                            1, rsW, Int32(Hh), acts, Int32(F), 1, h, Int32(ldh))
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(Hh),
+                            1, rsW + Hh * Hh, Int32(Hh), acts, Int32(F), 1, skip, Int32(F))
+                if let rsB {
+                    addRowBias(h, rows: Hh, ld: ldh, length: F, bias: rsB)
+                    addRowBias(skip, rows: Hh, ld: F, length: F, bias: rsB + Hh)
+                }
             } else {
-                addInPlace(skip, rs, count: Hh * F)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(Hh),
+                            1, rsW, Int32(Hh), acts, Int32(F), 1, skip, Int32(F))
+                if let rsB { addRowBias(skip, rows: Hh, ld: F, length: F, bias: rsB) }
             }
         }
-        L.post.apply(skip, length: F, into: out, columns: cols)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(half), Int32(F), Int32(Hh),
+                    1, L.post.weight.pointer, Int32(Hh), skip, Int32(F), 0, out, Int32(F))
         let x1 = x + half * F
-        for j in 0..<(half * F) { x1[j] -= out[j] }
+        if let b = L.post.bias {
+            for c in 0..<half {
+                let row = x1 + c * F, o = out + c * F, bc = b.pointer[c]
+                for t in 0..<F { row[t] -= o[t] + bc }
+            }
+        } else {
+            for j in 0..<(half * F) { x1[j] -= out[j] }
+        }
     }
 
     /// The number of output samples for F frames.
@@ -596,7 +731,144 @@ public final class VITS: @unchecked Sendable {
     /// returns the samples of [f0, f1) only. Whole-sentence decoding is decode(z, F, 0, F, context: 0).
     public func decode(_ z: UnsafePointer<Float>, frames F: Int, from f0: Int, to f1: Int, context: Int,
                        speaker g: [Float]?) -> [Float] {
+        if useDirectKernels, let direct = weights.resDirect {
+            return decodeDirect(direct, z, frames: F, from: f0, to: f1, context: context, speaker: g)
+        }
+        return decodeIm2col(z, frames: F, from: f0, to: f1, context: context, speaker: g)
+    }
+
+    /// HiFi-GAN with the direct kernels: each stage's residual blocks in the halo layout, element-wise work fused
+    /// into the convolutions' stores, and after each stage the signal cropped to the window plus what the rest of
+    /// the decoder still reaches (the context a window needs is mostly the first stages' reach: the costly last
+    /// stages then run on the window and a few samples, not on the whole context).
+    func decodeDirect(_ direct: [[DirectConv]], _ z: UnsafePointer<Float>, frames F: Int, from f0: Int, to f1: Int,
+                      context: Int, speaker g: [Float]?) -> [Float] {
         let W = weights, C = W.inter
+        let a = max(0, f0 - context), b = min(F, f1 + context)
+        var lap = Lap(profile)
+        let T0 = b - a
+        let zin = scratch.get(60, C * T0)
+        for c in 0..<C { (zin + c * T0).update(from: z + c * F + a, count: T0) }
+        let C0 = W.decPre.outChannels
+        let pre = scratch.get(61, C0 * T0)
+        W.decPre.apply(zin, length: T0, into: pre, columns: scratch.get(62, W.decPre.columnsNeeded(T0)))
+        if let cond = W.decCond, let g { addChannelBias(cond, g, pre, T0) }
+        lap.mark("decoder conv_pre")
+        // The signal: `chans` rows `ld` apart, T steps from absolute step A, at `rate` steps per frame.
+        var src = UnsafePointer(pre), ld = T0, A = a, T = T0, rate = 1, chans = C0
+        var reach = W.decoderReach.afterPre
+        var scale: Float = 1     // the mean over the previous stage's resblocks, applied with the next leaky ReLU
+        let kn = W.resblocks.count / W.ups.count
+        let (HL, HR) = W.decoderHalo
+        for (i, u) in W.ups.enumerated() {
+            let lo = max(A, f0 * rate - reach), hi = min(A + T, f1 * rate + reach)
+            let Tin = hi - lo
+            let xin = scratch.get(63, chans * Tin)
+            for c in 0..<chans {
+                leakyReluScaledCopy(src + c * ld + (lo - A), into: xin + c * Tin, count: Tin, slope: 0.1, scale: scale)
+            }
+            A = lo * u.stride; T = Tin * u.stride; rate *= u.stride
+            let Cs = u.outChannels, ldS = HL + (T + 15) / 16 * 16 + HR, size = Cs * ldS
+            let X = scratch.get(64, size) + HL, R = scratch.get(65, size) + HL, acc = scratch.get(66, size) + HL
+            let P0 = scratch.get(67, size) + HL, Pa = scratch.get(68, size) + HL, Pb = scratch.get(69, size) + HL
+            convTranspose(u, xin, length: Tin, into: X, ld: ldS, columns: scratch.get(70, u.columnsNeeded(Tin)))
+            lap.mark("decoder ups.\(i)")
+            for p in [P0, Pa, Pb] { zeroHalos(p, rows: Cs, ld: ldS, length: T, left: HL) }
+            for c in 0..<Cs { leakyReluCopy(X + c * ldS, into: P0 + c * ldS, count: T, slope: 0.1) }
+            for r in 0..<kn {
+                let convs = direct[i * kn + r]
+                var inp = P0
+                var res = UnsafePointer(X)
+                func other(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> { p == Pa ? Pb : Pa }
+                func run(_ c: DirectConv, _ x: UnsafeMutablePointer<Float>, res: UnsafePointer<Float>?,
+                         y: UnsafeMutablePointer<Float>?, accumulate: Bool, act: UnsafeMutablePointer<Float>?) {
+                    let o = confab_conv_out(bias: nil, res: res, ldr: ldS, y: y, ldy: ldS, accumulate: accumulate ? 1 : 0,
+                                            act: act, lda: ldS, slope: 0.1)
+                    c.apply(x, ldx: ldS, length: T, out: o)
+                }
+                switch W.resblocks[i * kn + r] {
+                case .two:
+                    // x += conv_j(leaky_relu(x)); the last one adds into the stage's sum
+                    for (j, c) in convs.enumerated() {
+                        let last = j == convs.count - 1
+                        let next = last ? nil : other(inp)
+                        run(c, inp, res: res, y: last ? acc : R, accumulate: last && r > 0, act: next)
+                        res = UnsafePointer(R)
+                        if let next { inp = next }
+                    }
+                case .one:
+                    // x += conv2(leaky_relu(conv1(leaky_relu(x))))
+                    let pairs = convs.count / 2
+                    for j in 0..<pairs {
+                        let last = j == pairs - 1
+                        let mid = other(inp)
+                        run(convs[2 * j], inp, res: nil, y: nil, accumulate: false, act: mid)
+                        let next = last ? nil : other(mid)
+                        run(convs[2 * j + 1], mid, res: res, y: last ? acc : R, accumulate: last && r > 0, act: next)
+                        res = UnsafePointer(R)
+                        if let next { inp = next }
+                    }
+                }
+            }
+            src = UnsafePointer(acc); ld = ldS; chans = Cs; scale = 1 / Float(kn)
+            reach = W.decoderReach.afterStage[i]
+            lap.mark("decoder resblocks.\(i)")
+        }
+        let lo = max(A, f0 * rate - reach), hi = min(A + T, f1 * rate + reach)
+        let Tin = hi - lo, ldP = HL + (Tin + 15) / 16 * 16 + HR
+        let xin = scratch.get(63, chans * ldP) + HL
+        zeroHalos(xin, rows: chans, ld: ldP, length: Tin, left: HL)
+        for c in 0..<chans {
+            leakyReluScaledCopy(src + c * ld + (lo - A), into: xin + c * ldP, count: Tin, slope: 0.01, scale: scale)
+        }
+        let y = scratch.get(71, Tin + 64)
+        W.postDirect!.apply(xin, ldx: ldP, length: Tin,
+                            out: confab_conv_out(bias: nil, res: nil, ldr: 0, y: y, ldy: Tin, accumulate: 0, act: nil, lda: 0, slope: 0))
+        let s0 = f0 * rate - lo, s1 = min(Tin, f1 * rate - lo)
+        tanhInPlaceFast(y + s0, count: max(0, s1 - s0))
+        lap.mark("decoder conv_post")
+        return Array(UnsafeBufferPointer(start: y + s0, count: max(0, s1 - s0)))
+    }
+
+    /// ConvTranspose1d x [Cin, Tin] → y [Cout, Tin·stride] with rows `ld` apart: one sgemm into columns
+    /// [Cout·K, Tin], then each output phase gathers its taps.
+    private func convTranspose(_ u: ConvLayer, _ x: UnsafePointer<Float>, length Tin: Int, into y: UnsafeMutablePointer<Float>,
+                               ld: Int, columns: UnsafeMutablePointer<Float>) {
+        let Cout = u.outChannels, K = u.kernel, s = u.stride, pad = u.padding, Tout = Tin * s
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Cout * K), Int32(Tin), Int32(u.inChannels),
+                    1, u.weight.pointer, Int32(Cout * K), x, Int32(Tin), 0, columns, Int32(Tin))
+        for o in 0..<Cout {
+            let yo = y + o * ld
+            let bo: Float = u.bias?.pointer[o] ?? 0
+            for t in 0..<Tout { yo[t] = bo }
+            for kk in 0..<K {
+                let col = columns + (o * K + kk) * Tin
+                // output step t·s − pad + kk for input step t
+                let off = kk - pad
+                if Tout - 1 - off < 0 { continue }
+                let tLo = max(0, (-off + s - 1) / s), tHi = min(Tin, (Tout - 1 - off) / s + 1)
+                if tHi <= tLo { continue }
+                let base = yo + off
+                for t in tLo..<tHi { base[t * s] += col[t] }
+            }
+        }
+    }
+
+    /// Zeros [−left, 0) and [T, ld − left) of each row (pointers at step 0).
+    private func zeroHalos(_ p: UnsafeMutablePointer<Float>, rows: Int, ld: Int, length T: Int, left: Int) {
+        for c in 0..<rows {
+            let row = p + c * ld
+            (row - left).update(repeating: 0, count: left)
+            (row + T).update(repeating: 0, count: ld - left - T)
+        }
+    }
+
+    /// The whole-tensor im2col + sgemm decoder (layers the direct kernels do not take).
+    func decodeIm2col(_ z: UnsafePointer<Float>, frames F: Int, from f0: Int, to f1: Int, context: Int,
+                      speaker g: [Float]?) -> [Float] {
+        let W = weights, C = W.inter
+        var lap = Lap(profile)
+        defer { lap.mark("decoder (im2col)") }
         let a = max(0, f0 - context), b = min(F, f1 + context)
         let T0 = b - a
         // Sizes grow with each upsampling: size the buffers for the largest stage.
@@ -667,9 +939,13 @@ public final class VITS: @unchecked Sendable {
                            windowed: Bool = true, chunk: ([Float]) -> Bool) throws {
         let g = try speakerEmbedding(speaker)
         var rng = NormalRNG(seed: seed)
+        var lap = Lap(profile)
         let enc = try encode(ids)
+        lap.mark("text encoder")
         let dur = durations(enc, scales: scales, speaker: g, rng: &rng)
+        lap.mark("duration predictor")
         let (z, F) = latent(enc, durations: dur, scales: scales, speaker: g, rng: &rng)
+        lap.mark("flow")
         try z.withUnsafeBufferPointer { zb in
             if !windowed || F <= firstDecoderWindow + decoderContext {
                 _ = chunk(decode(zb.baseAddress!, frames: F, from: 0, to: F, context: 0, speaker: g))
@@ -748,6 +1024,37 @@ func inverseRationalQuadratic(_ x: Float, _ p: UnsafeMutablePointer<Float>, bins
     let disc = max(0, b * b - 4 * a * c)
     let root = (2 * c) / (-b - disc.squareRoot())
     return root * wk + xk
+}
+
+/// y = leaky_relu(scale·x) (scale > 0).
+@inline(__always)
+func leakyReluScaledCopy(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int, slope: Float, scale: Float) {
+    let ss = slope * scale
+    for i in 0..<n { let v = x[i]; y[i] = v > 0 ? v * scale : v * ss }
+}
+
+/// Wall-clock laps into a StageTimes (nothing when it is nil).
+struct Lap {
+    let times: StageTimes?
+    var last: UInt64
+    init(_ t: StageTimes?) { times = t; last = t == nil ? 0 : DispatchTime.now().uptimeNanoseconds }
+    mutating func mark(_ name: @autoclosure () -> String) {
+        guard let times else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        times.add(name(), Double(now - last) / 1e9)
+        last = now
+    }
+}
+
+/// Seconds spent in each stage of synthesis, summed over calls, in first-seen order.
+public final class StageTimes: @unchecked Sendable {
+    public private(set) var names: [String] = []
+    public private(set) var seconds: [Double] = []
+    public init() {}
+    func add(_ name: String, _ s: Double) {
+        if let i = names.firstIndex(of: name) { seconds[i] += s } else { names.append(name); seconds.append(s) }
+    }
+    public func reset() { names = []; seconds = [] }
 }
 
 /// y = leaky_relu(x) without touching x (HiFi-GAN's residual branches keep x).
