@@ -68,4 +68,13 @@ void confab_i8_quantize_rows(const float *x, int M, int K, size_t ldx, uint8_t *
 /// p0..<p1 (16 outputs each; outputs ≥ N are not written). A variant above what the CPU has runs as the best it has.
 void confab_i8_gemm(int variant, const uint8_t *qa, const float *sa, int M, int Kp, const int8_t *packed, const float *sw,
                     const int32_t *colsum, const float *bias, int N, int p0, int p1, float *y, size_t ldy, int accumulate);
+// MARK: 16-bit integer attention (iattn.c), AVX-512 VNNI only
+/// Whether confab_attn16_head can run here.
+int confab_attn16_available(void);
+/// Workspace bytes for one head's call with Tk keys.
+size_t confab_attn16_workspace_bytes(int Tk);
+/// One head of non-causal attention, head size 64: out[i, 0..<64] = Σ_t softmax_t(scale · q_i·k_t) · v_t, with q and k
+/// quantized per row to 13 bits, v per dimension to 16 bits and the probabilities to 15 bits, summed exactly in int32.
+void confab_attn16_head(const float *q, size_t qStride, const float *k, size_t kStride, const float *v, size_t vStride,
+                        float *out, size_t outStride, int Tq, int Tk, float scale, void *workspace);
 #endif

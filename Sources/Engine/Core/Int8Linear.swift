@@ -93,3 +93,35 @@ public func int8Linear(_ x: UnsafePointer<Float>, rows T: Int, rowStride: Int? =
                        Int32(g.lowerBound * 4), Int32(min(panels, g.upperBound * 4)), y, ldy, accumulate ? 1 : 0)
     }
 }
+
+/// Non-causal attention of an audio encoder in 16-bit integers (AVX-512 VNNI), heads in parallel, each with its own
+/// workspace (`Attention16Workspace`): scores, softmax and the value product of a block of queries stay in L2.
+/// Head size 64 only. Relative error about 1e-4 (13-bit queries and keys, 15-bit probabilities, 16-bit values).
+///   q [Tq, H·64] (qStride)   k, v [Tk, H·64] (kStride, vStride)   out [Tq, H·64] (outStride)
+public func attention16(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int, v: UnsafePointer<Float>, vStride: Int,
+                        out: UnsafeMutablePointer<Float>, outStride: Int, queries Tq: Int, keys Tk: Int, heads H: Int, scale: Float,
+                        workspace: Attention16Workspace) {
+    precondition(H <= workspace.heads && Tk <= workspace.maxKeys, "attention16: workspace too small")
+    nonisolated(unsafe) let (q, k, v, out) = (q, k, v, out)
+    EngineThreads.parallelChunks(H) { heads in
+        for h in heads {
+            confab_attn16_head(q + h * 64, qStride, k + h * 64, kStride, v + h * 64, vStride, out + h * 64, outStride,
+                               Int32(Tq), Int32(Tk), scale, workspace.pointer(head: h))
+        }
+    }
+}
+
+/// One workspace per head for `attention16`, allocated once.
+public final class Attention16Workspace: @unchecked Sendable {
+    public static var available: Bool { confab_attn16_available() != 0 }
+    public let heads: Int, maxKeys: Int
+    private let bytesPerHead: Int
+    private let base: UnsafeMutableRawPointer
+    public init(heads: Int, maxKeys: Int) {
+        self.heads = heads; self.maxKeys = maxKeys
+        bytesPerHead = (confab_attn16_workspace_bytes(Int32(maxKeys)) + 63) / 64 * 64
+        base = .allocate(byteCount: bytesPerHead * heads, alignment: 64)
+    }
+    deinit { base.deallocate() }
+    func pointer(head h: Int) -> UnsafeMutableRawPointer { base + h * bytesPerHead }
+}

@@ -7,15 +7,19 @@ public struct WhisperConfig: Sendable, Equatable {
     public var nTextCtx: Int, nTextState: Int, nTextHead: Int, nTextLayer: Int, nTextFF: Int, nVocab: Int
 }
 
-/// The arithmetic of Whisper's matrix products. `f32`: float32 weights and activations (OpenBLAS; the decoder reads
-/// float16 weights in place), the reference. `int8`: the linear layers (and conv2, the cross-attention keys and
-/// values, the output head) with int8 weights quantized at load, per output row, and activations quantized per
-/// row as they come, summed exactly in 32 bits (AVX-512 VNNI where the CPU has it): CTranslate2's int8 scheme.
-/// Attention scores, softmax, layer norms, conv1 and the mel front end stay float32 in both.
+/// The arithmetic of Whisper's matrix products.
+/// - `f32`: float32 weights and activations (OpenBLAS; the decoder reads float16 weights in place): the reference.
+/// - `mixed`: f32, except the encoder's attention in 16-bit integers on AVX-512 VNNI (`attention16`: relative error
+///   ~1e-4; transcripts identical to f32 on the parity set).
+/// - `int8`: mixed, plus the linear layers, conv2, the cross-attention keys/values and the output head with int8
+///   weights (quantized at load, per output row) and activations quantized per row as they come, summed exactly in
+///   32 bits (VNNI): CTranslate2's int8 scheme, with about its accuracy (it changes a few transcripts, as
+///   faster-whisper's int8 does).
+/// Softmax, layer norms, conv1 and the mel front end are float32 in all.
 public enum WhisperPrecision: String, Sendable, CaseIterable {
-    case f32, int8
-    /// int8 where the CPU has VNNI (several times the float32 throughput), else f32.
-    public static var preferred: WhisperPrecision { Int8Kernel.hasVNNI ? .int8 : .f32 }
+    case f32, mixed, int8
+    /// mixed where the CPU has AVX-512 VNNI, else f32.
+    public static var preferred: WhisperPrecision { Int8Kernel.hasVNNI && Attention16Workspace.available ? .mixed : .f32 }
 }
 
 /// Pre-norm self-attention block: LN, fused Q|K|V [3D, D], out-projection [D, D].
@@ -86,6 +90,8 @@ public final class WhisperModel: @unchecked Sendable {
     let qScratch: Int8Activations?
     /// int8: conv1's output as rows [1 + Tm, D], row 0 zero (conv2's left padding).
     let eConv1T: FloatBuffer
+    /// int8 on AVX-512 VNNI (head size 64): the encoder's attention in 16-bit integers.
+    let attention16Space: Attention16Workspace?
 
     public init(file: CTranslate2ModelFile, maxBeams: Int = 5, precision: WhisperPrecision = .f32, int8Kernel: Int8Kernel = .best) throws {
         let f = file
@@ -207,6 +213,7 @@ public final class WhisperModel: @unchecked Sendable {
         logits = FloatBuffer(count: max(2, B) * config.nVocab)
         qScratch = q8 ? Int8Activations(maxRows: max(T, R), maxInFeatures: max(3 * D, encFF, decFF)) : nil
         eConv1T = FloatBuffer(count: q8 ? (Tm + 1) * D : 1)
+        attention16Space = precision != .f32 && Attention16Workspace.available && D / encHeads == 64 ? Attention16Workspace(heads: encHeads, maxKeys: T) : nil
     }
 
     // MARK: Encoder
@@ -270,8 +277,13 @@ public final class WhisperModel: @unchecked Sendable {
             layerNorm(x, rows: T, dim: D, gamma: L.attn.lnG.pointer, beta: L.attn.lnB.pointer, into: eH.pointer)
             encLinear(eH.pointer, rows: T, inFeatures: D, weight: L.attn.qkvW, L.attn.qkvQ, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: eQKV.pointer)
             let q = eQKV.pointer
+            if let ws = attention16Space {
+                attention16(q: q, qStride: 3 * D, k: q + D, kStride: 3 * D, v: q + 2 * D, vStride: 3 * D, out: eAttn.pointer, outStride: D,
+                            queries: T, keys: T, heads: H, scale: scale, workspace: ws)
+            } else {
             blockedAttention(q: q, qStride: 3 * D, k: q + D, kStride: 3 * D, v: q + 2 * D, vStride: 3 * D, out: eAttn.pointer, outStride: D,
                              queries: T, keys: T, heads: H, headDim: D / H, scale: scale, block: WhisperModel.attentionBlock, scratch: eScores.pointer)
+            }
             encLinear(eAttn.pointer, rows: T, inFeatures: D, weight: L.attn.outW, L.attn.outQ, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
             // feed-forward: x += fc2(GELU(fc1(LN(x))))
             let F = config.nAudioFF

@@ -24,7 +24,7 @@ public struct WhisperOptions: Sendable {
     /// 30-second window; nil encodes the full window as faster-whisper does. Off by default: on 32 espeak-ng
     /// utterances a 1–3 s margin changed 21–25 of 32 tiny.en transcripts (Whisper is trained on full windows).
     public var encoderMarginFrames: Int? = nil
-    /// The arithmetic of the matrix products; nil: int8 where the CPU has VNNI, else float32 (the reference).
+    /// The arithmetic of the matrix products; nil: WhisperPrecision.preferred (mixed with AVX-512 VNNI, else f32).
     public var precision: WhisperPrecision? = nil
     public init() {}
 }
