@@ -14,6 +14,9 @@ ap.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
 ap.add_argument("--variant-beam", type=int, default=5)
 ap.add_argument("--speed-max-seconds", type=float, default=10.0)
 ap.add_argument("--speed-limit", type=int, default=0, help="time only the first N short utterances (0 = all)")
+ap.add_argument("--precision", action="append", default=[],
+                help="also compare `confab transcribe --precision P` (greedy) with faster-whisper float32 and the truth; "
+                     "the first one given is also the one timed (default: Confab's default for this CPU)")
 args = ap.parse_args()
 
 CONFAB = os.path.abspath(".build/release/confab")
@@ -82,6 +85,8 @@ def fw_text(m, p):
     return "".join(s.text for s in segs).strip()
 
 ref = [fw_text(fw32, p) for p, *_ in items]
+fw8 = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=args.threads)
+ref8 = [fw_text(fw8, p) for p, *_ in items]
 
 def confab(paths, extra, beam=1):
     r = subprocess.run([CONFAB, "transcribe", "--model", model_dir, "--beam", str(beam), "--threads", str(args.threads), "--json", *extra, *paths],
@@ -90,10 +95,22 @@ def confab(paths, extra, beam=1):
     return [o["text"] for o in (out if isinstance(out, list) else [out])]
 
 paths = [p for p, *_ in items]
+def differences(ref, hyp, indent):
+    for (p, *_), a, b in zip(items, ref, hyp):
+        if a != b:
+            print(f"{indent}{os.path.basename(p)} fw: {a!r}\n{indent}{' ' * len(os.path.basename(p))} confab: {b!r}")
 truth = [t for _, t, *_ in items]
 variants = [("full window", [])] + [(f"margin {m}", ["--short-window", "--margin", m]) for m in args.margins.split(",") if m]
 print(f"model {model_dir}, {len(items)} utterances ({min(durations.values()):.1f}-{max(durations.values()):.1f} s), threads {args.threads}")
 print(f"faster-whisper float32 greedy vs truth: WER {corpus_wer(truth, ref):.2f}%")
+same8 = sum(a == b for a, b in zip(ref, ref8))
+print(f"faster-whisper int8    greedy: identical to float32 {same8}/{len(ref)} = {100.0 * same8 / len(ref):.1f}%, WER vs truth {corpus_wer(truth, ref8):.2f}%")
+for prec in args.precision:
+    hyp = confab(paths, ["--precision", prec])
+    same = sum(a == b for a, b in zip(ref, hyp))
+    print(f"confab --precision {prec:5s}: identical to faster-whisper float32 {same}/{len(ref)} = {100.0 * same / len(ref):.1f}%, "
+          f"WER vs faster-whisper {corpus_wer(ref, hyp):.2f}%, WER vs truth {corpus_wer(truth, hyp):.2f}%")
+    differences(ref, hyp, "    ")
 results = {}
 for name, extra in variants:
     hyp = confab(paths, extra)
@@ -111,11 +128,6 @@ def fw_beam(beam):
         segs, _ = fw32.transcribe(audio[p], beam_size=beam, temperature=0.0, vad_filter=False)
         out.append("".join(s.text for s in segs).strip())
     return out
-
-def differences(ref, hyp, indent):
-    for (p, *_), a, b in zip(items, ref, hyp):
-        if a != b:
-            print(f"{indent}{os.path.basename(p)} fw: {a!r}\n{indent}{' ' * len(os.path.basename(p))} confab: {b!r}")
 
 if args.beam5:
     ref5 = fw_beam(5)
@@ -147,12 +159,12 @@ if args.skip_speed:
 short = [p for p in paths if durations[p] < args.speed_max_seconds]
 if args.speed_limit:
     short = short[:args.speed_limit]
-fw8 = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=args.threads)
 for m in (fw8, fw32):
     fw_text(m, short[0])  # warm-up
 best = {k: {p: 1e9 for p in short} for k in ("fw_int8", "fw_f32", "confab")}
 def confab_latency(p):
-    out = subprocess.run([CONFAB, "bench", "asr", "--model", model_dir, "--beam", "1", "--threads", str(args.threads), "--runs", "2", "--json", p],
+    extra = ["--precision", args.precision[0]] if args.precision else []
+    out = subprocess.run([CONFAB, "bench", "asr", "--model", model_dir, "--beam", "1", "--threads", str(args.threads), "--runs", "2", "--json", *extra, p],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout)["utterances"][0]["latency_ms"] / 1000
 
@@ -163,7 +175,8 @@ for r in range(args.rounds):
             for _ in range(2):   # best of 2, as confab bench --runs 2
                 t = time.perf_counter(); fw_text(m, p); best[key][p] = min(best[key][p], time.perf_counter() - t)
         best["confab"][p] = min(best["confab"][p], confab_latency(p))
-print(f"\nspeed on {len(short)} utterances < {args.speed_max_seconds:.0f} s, best of 2 runs x {args.rounds} rounds, interleaved per utterance, {args.threads} threads (ms):")
+print(f"\nconfab precision: {args.precision[0] if args.precision else 'default'}")
+print(f"speed on {len(short)} utterances < {args.speed_max_seconds:.0f} s, best of 2 runs x {args.rounds} rounds, interleaved per utterance, {args.threads} threads (ms):")
 print(f"{'utterance':10s} {'audio s':>7s} {'fw int8':>8s} {'fw f32':>8s} {'confab':>8s} {'int8/confab':>11s} {'f32/confab':>10s}")
 tot = {k: 0.0 for k in best}
 for p in short:

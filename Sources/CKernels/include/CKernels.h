@@ -49,4 +49,33 @@ void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int
 void confab_pause(void);
 /// A hint to bring the cache line at p into the caches (inlined into Swift callers: a header function).
 static inline void confab_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+// MARK: int8 products for float models (igemm.c)
+// Weights quantized once at load, symmetric per output row, in panels of 16 rows × 4 consecutive k (the VNNI order);
+// activations quantized per row to uint8 (q + 128). Every variant gives bit-identical results (exact integer sums,
+// the same float epilogue); the best one this CPU has is confab_i8_best_variant().
+#define CONFAB_I8_PLAIN 0
+#define CONFAB_I8_AVX2 1
+#define CONFAB_I8_VNNI512 2
+/// The fastest variant this CPU runs (VNNI512 with AVX-512 VNNI/BW/VL/DQ, else AVX2 on x86-64).
+int confab_i8_best_variant(void);
+/// K rounded up to a multiple of 4, N to a multiple of 16 (packed sizes: Np·Kp bytes, Np scales and column sums).
+int confab_i8_padded_k(int K);
+int confab_i8_padded_n(int N);
+/// W [N, K] (row stride ldw floats) → packed int8 panels, per-row scales sw[Np] and column sums Σ_k q[n,k] (colsums[Np]).
+void confab_i8_pack(const float *W, int N, int K, size_t ldw, int8_t *packed, float *scales, int32_t *colsums);
+/// x [M, K] (row stride ldx) → qa [M, Kp] uint8 (round(x/s) + 128, padding 128), s = max|row| / 127 per row.
+void confab_i8_quantize_rows(const float *x, int M, int K, size_t ldx, uint8_t *qa, float *scales);
+/// y[m, n] (+)= fma(sa[m]·sw[n], Σ_k qa[m,k]·q[n,k] − 128·colsum[n], bias[n]) for all M rows and the outputs of panels
+/// p0..<p1 (16 outputs each; outputs ≥ N are not written). A variant above what the CPU has runs as the best it has.
+void confab_i8_gemm(int variant, const uint8_t *qa, const float *sa, int M, int Kp, const int8_t *packed, const float *sw,
+                    const int32_t *colsum, const float *bias, int N, int p0, int p1, float *y, size_t ldy, int accumulate);
+// MARK: 16-bit integer attention (iattn.c), AVX-512 VNNI only
+/// Whether confab_attn16_head can run here.
+int confab_attn16_available(void);
+/// Workspace bytes for one head's call with Tk keys.
+size_t confab_attn16_workspace_bytes(int Tk);
+/// One head of non-causal attention, head size 64: out[i, 0..<64] = Σ_t softmax_t(scale · q_i·k_t) · v_t, with q and k
+/// quantized per row to 13 bits, v per dimension to 16 bits and the probabilities to 15 bits, summed exactly in int32.
+void confab_attn16_head(const float *q, size_t qStride, const float *k, size_t kStride, const float *v, size_t vStride,
+                        float *out, size_t outStride, int Tq, int Tk, float scale, void *workspace);
 #endif

@@ -1,3 +1,4 @@
+import COpenBLAS
 import Foundation
 
 /// Whisper hyperparameters, read from the weight shapes (and the num_heads scalars).
@@ -6,20 +7,38 @@ public struct WhisperConfig: Sendable, Equatable {
     public var nTextCtx: Int, nTextState: Int, nTextHead: Int, nTextLayer: Int, nTextFF: Int, nVocab: Int
 }
 
+/// The arithmetic of Whisper's matrix products.
+/// - `f32`: float32 weights and activations (OpenBLAS; the decoder reads float16 weights in place): the reference.
+/// - `mixed`: f32, except the encoder's attention in 16-bit integers on AVX-512 VNNI (`attention16`: relative error
+///   ~1e-4; transcripts identical to f32 on the parity set).
+/// - `int8`: mixed, plus the linear layers, conv2, the cross-attention keys/values and the output head with int8
+///   weights (quantized at load, per output row) and activations quantized per row as they come, summed exactly in
+///   32 bits (VNNI): CTranslate2's int8 scheme, with about its accuracy (it changes a few transcripts, as
+///   faster-whisper's int8 does).
+/// Softmax, layer norms, conv1 and the mel front end are float32 in all.
+public enum WhisperPrecision: String, Sendable, CaseIterable {
+    case f32, mixed, int8
+    /// mixed where the CPU has AVX-512 VNNI, else f32.
+    public static var preferred: WhisperPrecision { Int8Kernel.hasVNNI && Attention16Workspace.available ? .mixed : .f32 }
+}
+
 /// Pre-norm self-attention block: LN, fused Q|K|V [3D, D], out-projection [D, D].
 struct WhisperSelfAttention {
     let lnG, lnB, qkvW, qkvB, outW, outB: FloatBuffer
     var qkvH, outH: UnsafeRawPointer?                     // decoder: the same weights as stored (float16), in place
+    var qkvQ, outQ: Int8Matrix?                           // int8 precision
 }
 /// Pre-norm cross-attention block: LN, Q [D, D], fused K|V over the encoder output [2D, D], out-projection.
 struct WhisperCrossAttention {
     let lnG, lnB, qW, qB, kvW, kvB, outW, outB: FloatBuffer
     var qH, outH: UnsafeRawPointer?
+    var qQ, kvQ, outQ: Int8Matrix?
 }
 /// Pre-norm feed-forward: LN, fc1 [F, D], GELU, fc2 [D, F].
 struct WhisperFFN {
     let lnG, lnB, w1, b1, w2, b2: FloatBuffer
     var w1H, w2H: UnsafeRawPointer?
+    var w1Q, w2Q: Int8Matrix?
 }
 struct WhisperEncoderLayer { let attn: WhisperSelfAttention; let ffn: WhisperFFN }
 struct WhisperDecoderLayer { let attn: WhisperSelfAttention; let cross: WhisperCrossAttention; let ffn: WhisperFFN }
@@ -29,6 +48,9 @@ struct WhisperDecoderLayer { let attn: WhisperSelfAttention; let cross: WhisperC
 public final class WhisperModel: @unchecked Sendable {
     public let config: WhisperConfig
     public let maxBeams: Int
+    public let precision: WhisperPrecision
+    /// The int8 kernels (tests pin each variant; all give identical results).
+    public let int8Kernel: Int8Kernel
     /// Query rows per block in the encoder's attention (scores of one block: 64 × 1500 floats = 384 KB, in L2).
     /// 128 and 256 measured the same (tiny.en encoder 282-338 ms on 2 threads, interleaved, best of 7).
     static let attentionBlock = 64
@@ -36,6 +58,9 @@ public final class WhisperModel: @unchecked Sendable {
     // weights
     let conv1W, conv1B, conv2W, conv2B, encPos, encLnG, encLnB: FloatBuffer
     let encLayers: [WhisperEncoderLayer]
+    /// int8: conv2's weights with the taps outermost, [D, 3·D] (k·D + c), for a product over windows of conv1's output.
+    let conv2Q: Int8Matrix?
+    let headQ: Int8Matrix?
     let decPos, decLnG, decLnB: FloatBuffer
     /// The token embeddings [V, D], also the tied output head. Stored as float16 (as CTranslate2 ships Whisper) they
     /// are read in place from the mapped file: each decoding step reads the whole head (51864×384 for tiny), a
@@ -61,7 +86,14 @@ public final class WhisperModel: @unchecked Sendable {
     /// Logits rows [maxBeams, V] of the last decoder call.
     public let logits: FloatBuffer
 
-    public init(file: CTranslate2ModelFile, maxBeams: Int = 5) throws {
+    /// Quantized activations of the int8 products (the largest: T rows of 3·D for conv2, F for fc2).
+    let qScratch: Int8Activations?
+    /// int8: conv1's output as rows [1 + Tm, D], row 0 zero (conv2's left padding).
+    let eConv1T: FloatBuffer
+    /// int8 on AVX-512 VNNI (head size 64): the encoder's attention in 16-bit integers.
+    let attention16Space: Attention16Workspace?
+
+    public init(file: CTranslate2ModelFile, maxBeams: Int = 5, precision: WhisperPrecision = .f32, int8Kernel: Int8Kernel = .best) throws {
         let f = file
         let c1 = try f.dims("encoder/conv1/weight")
         guard c1.count == 3 else { throw ModelFileError(path: f.path, problem: "encoder/conv1/weight has shape \(c1), expected [D, n_mels, 3]") }
@@ -85,20 +117,36 @@ public final class WhisperModel: @unchecked Sendable {
         config = WhisperConfig(nMels: nMels, nAudioCtx: encPosDims[0], nAudioState: D, nAudioHead: encHeads, nAudioLayer: nEnc, nAudioFF: encFF,
                                nTextCtx: decPosDims[0], nTextState: D, nTextHead: decHeads, nTextLayer: nDec, nTextFF: decFF, nVocab: embDims[0])
         self.maxBeams = max(1, maxBeams)
+        self.precision = precision
+        self.int8Kernel = int8Kernel
+        let q8 = precision == .int8
+        func quant(_ b: FloatBuffer, _ n: Int, _ k: Int) -> Int8Matrix? { q8 ? Int8Matrix(b.pointer, outFeatures: n, inFeatures: k) : nil }
 
         func w(_ n: String, _ s: [Int]) throws -> FloatBuffer { try f.floats(n, expect: s) }
         func selfAttn(_ p: String) throws -> WhisperSelfAttention {
-            WhisperSelfAttention(lnG: try w("\(p)/layer_norm/gamma", [D]), lnB: try w("\(p)/layer_norm/beta", [D]),
-                                 qkvW: try w("\(p)/linear_0/weight", [3 * D, D]), qkvB: try w("\(p)/linear_0/bias", [3 * D]),
-                                 outW: try w("\(p)/linear_1/weight", [D, D]), outB: try w("\(p)/linear_1/bias", [D]))
+            var a = WhisperSelfAttention(lnG: try w("\(p)/layer_norm/gamma", [D]), lnB: try w("\(p)/layer_norm/beta", [D]),
+                                         qkvW: try w("\(p)/linear_0/weight", [3 * D, D]), qkvB: try w("\(p)/linear_0/bias", [3 * D]),
+                                         outW: try w("\(p)/linear_1/weight", [D, D]), outB: try w("\(p)/linear_1/bias", [D]))
+            a.qkvQ = quant(a.qkvW, 3 * D, D); a.outQ = quant(a.outW, D, D)
+            return a
         }
         func ffn(_ p: String, _ F: Int) throws -> WhisperFFN {
-            WhisperFFN(lnG: try w("\(p)/layer_norm/gamma", [D]), lnB: try w("\(p)/layer_norm/beta", [D]),
-                       w1: try w("\(p)/linear_0/weight", [F, D]), b1: try w("\(p)/linear_0/bias", [F]),
-                       w2: try w("\(p)/linear_1/weight", [D, F]), b2: try w("\(p)/linear_1/bias", [D]))
+            var f = WhisperFFN(lnG: try w("\(p)/layer_norm/gamma", [D]), lnB: try w("\(p)/layer_norm/beta", [D]),
+                               w1: try w("\(p)/linear_0/weight", [F, D]), b1: try w("\(p)/linear_0/bias", [F]),
+                               w2: try w("\(p)/linear_1/weight", [D, F]), b2: try w("\(p)/linear_1/bias", [D]))
+            f.w1Q = quant(f.w1, F, D); f.w2Q = quant(f.w2, D, F)
+            return f
         }
         conv1W = try w("encoder/conv1/weight", [D, nMels, 3]); conv1B = try w("encoder/conv1/bias", [D])
         conv2W = try w("encoder/conv2/weight", [D, D, 3]); conv2B = try w("encoder/conv2/bias", [D])
+        if q8 {
+            // [o, c, k] → [o, k·D + c]: a row of conv2's input windows is then three consecutive rows of conv1's output
+            let perm = FloatBuffer(count: D * 3 * D, zeroed: false)
+            for o in 0..<D { for c in 0..<D { for k in 0..<3 { perm[o * 3 * D + k * D + c] = conv2W[(o * D + c) * 3 + k] } } }
+            conv2Q = Int8Matrix(perm.pointer, outFeatures: D, inFeatures: 3 * D)
+        } else {
+            conv2Q = nil
+        }
         encPos = try w("encoder/position_encodings/encodings", encPosDims)
         encLayers = try (0..<nEnc).map { i in
             WhisperEncoderLayer(attn: try selfAttn("encoder/layer_\(i)/self_attention"), ffn: try ffn("encoder/layer_\(i)/ffn", encFF))
@@ -107,8 +155,12 @@ public final class WhisperModel: @unchecked Sendable {
         weightsFile = f
         if let (p, v) = f.stored("decoder/embeddings/weight"), v.dtype == .f16 {
             embedHalf = p; embedFloat = nil
+            headQ = q8 ? Int8Matrix(half: p, outFeatures: embDims[0], inFeatures: D) : nil
         } else {
-            embedHalf = nil; embedFloat = try w("decoder/embeddings/weight", embDims)
+            embedHalf = nil
+            let e = try w("decoder/embeddings/weight", embDims)
+            embedFloat = e
+            headQ = q8 ? Int8Matrix(e.pointer, outFeatures: embDims[0], inFeatures: D) : nil
         }
         decPos = try w("decoder/position_encodings/encodings", decPosDims)
         // The decoder's matrices are also kept as stored when that is float16: a decoding step multiplies them
@@ -124,6 +176,7 @@ public final class WhisperModel: @unchecked Sendable {
                                               kvW: try w("\(p)/linear_1/weight", [2 * D, D]), kvB: try w("\(p)/linear_1/bias", [2 * D]),
                                               outW: try w("\(p)/linear_2/weight", [D, D]), outB: try w("\(p)/linear_2/bias", [D]))
             cross.qH = half("\(p)/linear_0/weight"); cross.outH = half("\(p)/linear_2/weight")
+            cross.qQ = quant(cross.qW, D, D); cross.kvQ = quant(cross.kvW, 2 * D, D); cross.outQ = quant(cross.outW, D, D)
             let sp = "decoder/layer_\(i)/self_attention", fp = "decoder/layer_\(i)/ffn"
             var attn = try selfAttn(sp)
             attn.qkvH = half("\(sp)/linear_0/weight"); attn.outH = half("\(sp)/linear_1/weight")
@@ -158,6 +211,9 @@ public final class WhisperModel: @unchecked Sendable {
         dTmp = FloatBuffer(count: B * C * D)
         dCross = FloatBuffer(count: config.nTextHead * crossGroup * (D / config.nTextHead + T))
         logits = FloatBuffer(count: max(2, B) * config.nVocab)
+        qScratch = q8 ? Int8Activations(maxRows: max(T, R), maxInFeatures: max(3 * D, encFF, decFF)) : nil
+        eConv1T = FloatBuffer(count: q8 ? (Tm + 1) * D : 1)
+        attention16Space = precision != .f32 && Attention16Workspace.available && D / encHeads == 64 ? Attention16Workspace(heads: encHeads, maxKeys: T) : nil
     }
 
     // MARK: Encoder
@@ -180,42 +236,93 @@ public final class WhisperModel: @unchecked Sendable {
             if n > 0 { dst.update(from: src, count: n) }
             if n < Tm { (dst + n).update(repeating: 0, count: Tm - n) }
         }
-        // conv1 (k3, pad 1) → [D, Tm], GELU; conv2 (k3, stride 2, pad 1) → [D, T], GELU
-        conv1d(inp.pointer, channels: nMels, length: Tm, weight: conv1W.pointer, bias: conv1B.pointer, outChannels: D, kernel: 3,
-               stride: 1, padding: 1, into: eConv1.pointer, columns: eCols.pointer)
-        parallelGELU(eConv1.pointer, D * Tm)
-        conv1d(eConv1.pointer, channels: D, length: Tm, weight: conv2W.pointer, bias: conv2B.pointer, outChannels: D, kernel: 3,
-               stride: 2, padding: 1, into: eConv2.pointer, columns: eCols.pointer)
-        parallelGELU(eConv2.pointer, D * T)
-        // x [T, D] = conv2ᵀ + pos[0..<T]
-        let x = eX.pointer, c2 = eConv2.pointer, pos = encPos.pointer
-        for t in 0..<T { for d in 0..<D { x[t * D + d] = c2[d * T + t] + pos[t * D + d] } }
+        let x = eX.pointer, pos = encPos.pointer
+        if let conv2Q, let qs = qScratch {
+            // conv1 as rows [Tm, D] (after a zero row): conv2's input window for position t is then rows 2t...2t+2,
+            // one int8 product over overlapping rows 2·D apart, straight into x [T, D]
+            let cols = eCols.pointer, K1 = nMels * 3
+            for c in 0..<nMels {
+                let xc = inp.pointer + c * Tm
+                for k in 0..<3 {
+                    let col = cols + (c * 3 + k) * Tm
+                    col[0] = k == 0 ? 0 : xc[k - 1]
+                    (col + 1).update(from: xc + k, count: Tm - 2)
+                    col[Tm - 1] = k == 2 ? 0 : xc[Tm - 2 + k]
+                }
+            }
+            let c1 = eConv1T.pointer
+            c1.update(repeating: 0, count: D)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(Tm), Int32(D), Int32(K1), 1, cols, Int32(Tm), conv1W.pointer, Int32(K1), 0, c1 + D, Int32(D))
+            addBias(conv1B.pointer, to: c1 + D, rows: Tm, outFeatures: D)
+            parallelGELU(c1 + D, D * Tm)
+            int8Linear(c1, rows: T, rowStride: 2 * D, weight: conv2Q, bias: conv2B.pointer, into: x, scratch: qs, kernel: int8Kernel)
+            parallelGELU(x, D * T)
+            for i in 0..<(T * D) { x[i] += pos[i] }
+        } else {
+            // conv1 (k3, pad 1) → [D, Tm], GELU; conv2 (k3, stride 2, pad 1) → [D, T], GELU
+            conv1d(inp.pointer, channels: nMels, length: Tm, weight: conv1W.pointer, bias: conv1B.pointer, outChannels: D, kernel: 3,
+                   stride: 1, padding: 1, into: eConv1.pointer, columns: eCols.pointer)
+            parallelGELU(eConv1.pointer, D * Tm)
+            conv1d(eConv1.pointer, channels: D, length: Tm, weight: conv2W.pointer, bias: conv2B.pointer, outChannels: D, kernel: 3,
+                   stride: 2, padding: 1, into: eConv2.pointer, columns: eCols.pointer)
+            parallelGELU(eConv2.pointer, D * T)
+            // x [T, D] = conv2ᵀ + pos[0..<T]
+            let c2 = eConv2.pointer
+            for t in 0..<T { for d in 0..<D { x[t * D + d] = c2[d * T + t] + pos[t * D + d] } }
+        }
         let scale = 1 / Float(D / H).squareRoot()
         for L in encLayers {
             if Task.isCancelled { return false }
             // self-attention: x += out(attn(LN(x)))
             layerNorm(x, rows: T, dim: D, gamma: L.attn.lnG.pointer, beta: L.attn.lnB.pointer, into: eH.pointer)
-            linear(eH.pointer, rows: T, inFeatures: D, weight: L.attn.qkvW.pointer, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: eQKV.pointer)
+            encLinear(eH.pointer, rows: T, inFeatures: D, weight: L.attn.qkvW, L.attn.qkvQ, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: eQKV.pointer)
             let q = eQKV.pointer
+            if let ws = attention16Space {
+                attention16(q: q, qStride: 3 * D, k: q + D, kStride: 3 * D, v: q + 2 * D, vStride: 3 * D, out: eAttn.pointer, outStride: D,
+                            queries: T, keys: T, heads: H, scale: scale, workspace: ws)
+            } else {
             blockedAttention(q: q, qStride: 3 * D, k: q + D, kStride: 3 * D, v: q + 2 * D, vStride: 3 * D, out: eAttn.pointer, outStride: D,
                              queries: T, keys: T, heads: H, headDim: D / H, scale: scale, block: WhisperModel.attentionBlock, scratch: eScores.pointer)
-            linear(eAttn.pointer, rows: T, inFeatures: D, weight: L.attn.outW.pointer, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
+            }
+            encLinear(eAttn.pointer, rows: T, inFeatures: D, weight: L.attn.outW, L.attn.outQ, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
             // feed-forward: x += fc2(GELU(fc1(LN(x))))
             let F = config.nAudioFF
             layerNorm(x, rows: T, dim: D, gamma: L.ffn.lnG.pointer, beta: L.ffn.lnB.pointer, into: eH.pointer)
-            linear(eH.pointer, rows: T, inFeatures: D, weight: L.ffn.w1.pointer, bias: L.ffn.b1.pointer, outFeatures: F, into: eFF.pointer)
+            encLinear(eH.pointer, rows: T, inFeatures: D, weight: L.ffn.w1, L.ffn.w1Q, bias: L.ffn.b1.pointer, outFeatures: F, into: eFF.pointer)
             parallelGELU(eFF.pointer, T * F)
-            linear(eFF.pointer, rows: T, inFeatures: F, weight: L.ffn.w2.pointer, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
+            encLinear(eFF.pointer, rows: T, inFeatures: F, weight: L.ffn.w2, L.ffn.w2Q, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
         }
         layerNorm(x, rows: T, dim: D, gamma: encLnG.pointer, beta: encLnB.pointer, into: encOut.pointer)
         // cross-attention keys and values, once per window: kT[l] [D, T] = Wk · encOutᵀ + bk, v[l] [T, D] = encOut · Wvᵀ + bv
         for (l, L) in decLayers.enumerated() {
             let kT = crossKT[l].pointer, kB = L.cross.kvB.pointer
+            if let kvQ = L.cross.kvQ, let qs = qScratch {
+                // [T, 2D] = K | V rows, then K transposed
+                let kv = eQKV.pointer, v = crossV[l].pointer
+                int8Linear(encOut.pointer, rows: T, weight: kvQ, bias: kB, into: kv, scratch: qs, kernel: int8Kernel)
+                for t in 0..<T {
+                    let row = kv + t * 2 * D
+                    for d in 0..<D { kT[d * T + t] = row[d] }
+                    (v + t * D).update(from: row + D, count: D)
+                }
+                continue
+            }
             matmul(L.cross.kvW.pointer, encOut.pointer, into: kT, M: D, N: T, K: D, transposeB: true)
             for d in 0..<D { let b = kB[d], row = kT + d * T; for t in 0..<T { row[t] += b } }
             linear(encOut.pointer, rows: T, inFeatures: D, weight: L.cross.kvW.pointer + D * D, bias: kB + D, outFeatures: D, into: crossV[l].pointer)
         }
         return true
+    }
+
+    /// y (+)= x · Wᵀ + b in the model's precision.
+    @inline(__always)
+    private func encLinear(_ x: UnsafePointer<Float>, rows T: Int, inFeatures: Int, weight: FloatBuffer, _ q: Int8Matrix?, bias: UnsafePointer<Float>,
+                           outFeatures: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        if let q, let qs = qScratch {
+            int8Linear(x, rows: T, weight: q, bias: bias, into: y, accumulate: accumulate, scratch: qs, kernel: int8Kernel)
+        } else {
+            linear(x, rows: T, inFeatures: inFeatures, weight: weight.pointer, bias: bias, outFeatures: outFeatures, into: y, accumulate: accumulate)
+        }
     }
 
     private func parallelGELU(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -273,7 +380,7 @@ public final class WhisperModel: @unchecked Sendable {
         for (l, L) in decLayers.enumerated() {
             // masked self-attention with the cache
             layerNorm(x, rows: R, dim: D, gamma: L.attn.lnG.pointer, beta: L.attn.lnB.pointer, into: dH.pointer)
-            decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.attn.qkvW, half: L.attn.qkvH, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: dQKV.pointer)
+            decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.attn.qkvW, half: L.attn.qkvH, q: L.attn.qkvQ, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: dQKV.pointer)
             let K = selfK[l].pointer, V = selfV[l].pointer, qkv = dQKV.pointer
             if let s = prefillStart {
                 for r in 0..<R {
@@ -292,25 +399,29 @@ public final class WhisperModel: @unchecked Sendable {
                               queries: 1, keys: p + 1, heads: H, kvHeads: H, headDim: D / H, scale: scale, scores: dScores.pointer)
                 }
             }
-            decoderLinear(dAttn.pointer, rows: R, inFeatures: D, weight: L.attn.outW, half: L.attn.outH, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
+            decoderLinear(dAttn.pointer, rows: R, inFeatures: D, weight: L.attn.outW, half: L.attn.outH, q: L.attn.outQ, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
             // cross-attention over the encoder output (all rows share K/V)
             layerNorm(x, rows: R, dim: D, gamma: L.cross.lnG.pointer, beta: L.cross.lnB.pointer, into: dH.pointer)
-            decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.cross.qW, half: L.cross.qH, bias: L.cross.qB.pointer, outFeatures: D, into: dQKV.pointer)
+            decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.cross.qW, half: L.cross.qH, q: L.cross.qQ, bias: L.cross.qB.pointer, outFeatures: D, into: dQKV.pointer)
             fewQueryAttention(q: dQKV.pointer, qStride: D, kT: crossKT[l].pointer, keys: T, v: crossV[l].pointer, vStride: D,
                               out: dAttn.pointer, outStride: D, rows: R, heads: H, headDim: D / H, scale: scale, scratch: dCross.pointer)
-            decoderLinear(dAttn.pointer, rows: R, inFeatures: D, weight: L.cross.outW, half: L.cross.outH, bias: L.cross.outB.pointer, outFeatures: D, into: x, accumulate: true)
+            decoderLinear(dAttn.pointer, rows: R, inFeatures: D, weight: L.cross.outW, half: L.cross.outH, q: L.cross.outQ, bias: L.cross.outB.pointer, outFeatures: D, into: x, accumulate: true)
             // feed-forward
             layerNorm(x, rows: R, dim: D, gamma: L.ffn.lnG.pointer, beta: L.ffn.lnB.pointer, into: dH.pointer)
-            decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.ffn.w1, half: L.ffn.w1H, bias: L.ffn.b1.pointer, outFeatures: F, into: dFF.pointer)
+            decoderLinear(dH.pointer, rows: R, inFeatures: D, weight: L.ffn.w1, half: L.ffn.w1H, q: L.ffn.w1Q, bias: L.ffn.b1.pointer, outFeatures: F, into: dFF.pointer)
             geluInPlaceFast(dFF.pointer, count: R * F)
-            decoderLinear(dFF.pointer, rows: R, inFeatures: F, weight: L.ffn.w2, half: L.ffn.w2H, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
+            decoderLinear(dFF.pointer, rows: R, inFeatures: F, weight: L.ffn.w2, half: L.ffn.w2H, q: L.ffn.w2Q, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
         }
     }
 
     /// y[R, out] (+)= x[R, in] · Wᵀ + b for the decoder: W read as stored (float16) for a step's few rows, else the
     /// float32 path (a long prompt's prefill, other storage).
-    private func decoderLinear(_ x: UnsafePointer<Float>, rows R: Int, inFeatures: Int, weight: FloatBuffer, half: UnsafeRawPointer?,
+    private func decoderLinear(_ x: UnsafePointer<Float>, rows R: Int, inFeatures: Int, weight: FloatBuffer, half: UnsafeRawPointer?, q: Int8Matrix?,
                                bias b: UnsafePointer<Float>, outFeatures N: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        if let q, let qs = qScratch {
+            int8Linear(x, rows: R, weight: q, bias: b, into: y, accumulate: accumulate, scratch: qs, kernel: int8Kernel)
+            return
+        }
         guard let half, R <= 8 else {
             linear(x, rows: R, inFeatures: inFeatures, weight: weight.pointer, bias: b, outFeatures: N, into: y, accumulate: accumulate)
             return
@@ -325,7 +436,9 @@ public final class WhisperModel: @unchecked Sendable {
         for (i, r) in rows.enumerated() {
             layerNorm(dX.pointer + r * D, rows: 1, dim: D, gamma: decLnG.pointer, beta: decLnB.pointer, into: dH.pointer + i * D)
         }
-        if let h = embedHalf {
+        if let q = headQ, let qs = qScratch {
+            int8Linear(dH.pointer, rows: rows.count, weight: q, bias: nil, into: logits.pointer, scratch: qs, kernel: int8Kernel)
+        } else if let h = embedHalf {
             fewRowsLinearHalf(dH.pointer, rows: rows.count, inFeatures: D, weight: h, outFeatures: V, into: logits.pointer)
         } else if let e = embedFloat?.pointer {
             linear(dH.pointer, rows: rows.count, inFeatures: D, weight: e, bias: nil, outFeatures: V, into: logits.pointer)

@@ -24,6 +24,8 @@ public struct WhisperOptions: Sendable {
     /// 30-second window; nil encodes the full window as faster-whisper does. Off by default: on 32 espeak-ng
     /// utterances a 1–3 s margin changed 21–25 of 32 tiny.en transcripts (Whisper is trained on full windows).
     public var encoderMarginFrames: Int? = nil
+    /// The arithmetic of the matrix products; nil: WhisperPrecision.preferred (mixed with AVX-512 VNNI, else f32).
+    public var precision: WhisperPrecision? = nil
     public init() {}
 }
 
@@ -69,7 +71,7 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
         }
         vocab = try WhisperVocabulary(path: directory.appendingPathComponent("vocabulary.txt").path)
         let file = try CTranslate2ModelFile(path: directory.appendingPathComponent("model.bin").path)
-        model = try WhisperModel(file: file, maxBeams: max(options.decoding.beamSize, 1))
+        model = try WhisperModel(file: file, maxBeams: max(options.decoding.beamSize, 1), precision: options.precision ?? .preferred)
         guard model.config.nVocab == vocab.count else {
             throw ModelFileError(path: directory.appendingPathComponent("vocabulary.txt").path,
                                  problem: "\(vocab.count) tokens but model.bin has \(model.config.nVocab)")
