@@ -16,7 +16,7 @@ struct LLMOptions: ParsableArguments {
     @Option(help: "Threads for the matrix products.") var threads: Int?
     @Option(help: "Context length cap in tokens (the file's own length if smaller).") var ctx = 4096
     @Option(help: "System prompt (default: a short-answer spoken-assistant prompt).") var system: String?
-    @Option(help: "Speculative decoding: lookup (drafts from the conversation, checked by the model; same answer) or off.") var draft: DraftMode = .lookup
+    @Option(help: "Speculative decoding: lookup (drafts from the conversation, checked by the model; same answer; pays off when replies repeat the context) or off.") var draft: DraftMode = .off
     @Flag(help: "Print timings as JSON (load, prefill tok/s, decode tok/s, time to first token).") var json = false
 
     var sampling: SamplingParameters {
@@ -72,7 +72,7 @@ struct Ask: ParsableCommand {
         abstract: "Ask the language model one question; the answer streams to stdout (`-` reads the question from stdin).",
         discussion: """
         Defaults: --model \(DefaultLanguageModel.helpText)  --temperature 0.7 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.1
-                  --max-tokens 512  --ctx 4096  --draft lookup  --threads (all cores)  the spoken-assistant system prompt
+                  --max-tokens 512  --ctx 4096  --draft off  --threads (all cores)  the spoken-assistant system prompt
         With --json the answer and timings are printed as one JSON object at the end instead.
         """
     )

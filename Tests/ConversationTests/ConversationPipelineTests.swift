@@ -3,11 +3,13 @@ import Engine
 import XCTest
 
 final class ConversationPipelineTests: XCTestCase {
-    let system = "You are a test assistant."
+    /// The system prompt as the model gets it: the configured words and the date of the test's fixed clock.
+    let system = "You are a test assistant. Today is Saturday, December 5, 2026."
 
     func configuration(_ asr: FakeTranscriber, _ gen: FakeGenerator, _ tts: FakeSynthesizer) -> ConversationConfiguration {
         var c = ConversationConfiguration(transcriber: asr, generator: gen, synthesizer: tts)
-        c.systemPrompt = system
+        c.systemPrompt = "You are a test assistant."
+        c.clock = AssistantClock(now: { Date(timeIntervalSince1970: 1_796_460_060) }, timeZone: TimeZone(identifier: "Europe/Berlin")!)
         return c
     }
 
@@ -18,6 +20,20 @@ final class ConversationPipelineTests: XCTestCase {
     }
 
     // MARK: Typed input
+
+    func testQuestionAboutTheTimeReachesTheModelWithTheClockButIsShownAsSaid() async throws {
+        let gen = FakeGenerator([.init(text: "It is 9:41 AM.")])
+        let conversation = try Conversation(configuration(FakeTranscriber([]), gen, FakeSynthesizer()), capture: nil, playback: InstantSink())
+        let events = EventCollector(conversation)
+        conversation.submit("What time is it?")
+        let turns = await events.waitForTurns(1)
+        await conversation.stop()
+        await events.drain()
+        let asked = gen.received.first?.last?.content ?? ""
+        XCTAssertTrue(asked.hasPrefix("What time is it?\n(The local time now is 9:41 AM on Saturday, December 5, 2026"), asked)
+        XCTAssertEqual(turns.first?.transcript, "What time is it?")
+        XCTAssertEqual(gen.received.first?.first, ChatMessage(.system, system))
+    }
 
     func testTypedInputRunsTheChain() async throws {
         let log = StageLog()

@@ -73,7 +73,7 @@ public final class Conversation: @unchecked Sendable {
         self.capture = capture
         self.playback = playback
         (events, emitter) = AsyncStream.makeStream(of: ConversationEvent.self, bufferingPolicy: .unbounded)
-        history = ConversationHistory(systemPrompt: configuration.clock.systemPrompt(configuration.systemPrompt), budget: configuration.historyBudget,
+        history = ConversationHistory(systemPrompt: configuration.clock?.systemPrompt(configuration.systemPrompt) ?? configuration.systemPrompt, budget: configuration.historyBudget,
                                       nextMessageReserve: configuration.historyBudget / 16, tokenCount: configuration.tokenCount)
         captureRate = capture?.sampleRate ?? 16000
         guard captureRate > 0, playback.sampleRate > 0 else {
@@ -507,9 +507,9 @@ public final class Conversation: @unchecked Sendable {
         // 2. Text → reply, spoken sentence by sentence as it is written.
         // The model gets the words with the time when they ask about it, and today's date in the system prompt
         // (refreshed here: a conversation may outlast midnight). What is shown and logged stays the words said.
-        let userText = config.clock.prompt(text)
+        let userText = config.clock?.prompt(text) ?? text
         let messages = lock.withLock { () -> [ChatMessage] in
-            history.systemPrompt = config.clock.systemPrompt(config.systemPrompt)
+            history.systemPrompt = config.clock?.systemPrompt(config.systemPrompt) ?? config.systemPrompt
             return history.messages(adding: userText)
         }
         emit(.state(.thinking), for: t)

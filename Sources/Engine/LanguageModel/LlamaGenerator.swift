@@ -36,8 +36,9 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
     /// Token room kept free for the reply when deciding which turns fit.
     public var replyReserve = 256
     /// Speculative decoding: drafts checked several tokens per model call (same tokens with greedy decoding,
-    /// the same distribution when sampling).
-    public var speculation = SpeculationParameters()
+    /// the same distribution when sampling). Off by default: on spoken questions prompt lookup's drafts were accepted
+    /// 5-25% of the time and the replies came slower (`confab ask --draft lookup --json` against `--draft off`).
+    public var speculation = SpeculationParameters.off
 
     private let queue = DispatchQueue(label: "confab.llm")
     private var cached: [Int32] = []          // tokens whose keys/values are in the cache, in order
