@@ -60,8 +60,8 @@ struct Confab: AsyncParsableCommand {
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure speed: speech recognition, language model, speech synthesis, and end-to-end latency.",
-        subcommands: [BenchASR.self, BenchLLM.self, BenchTTS.self, BenchE2E.self]
+        abstract: "Measure speed (speech recognition, language model, speech synthesis, end-to-end latency) and right answers.",
+        subcommands: [BenchASR.self, BenchLLM.self, BenchTTS.self, BenchE2E.self, BenchAnswers.self]
     )
 }
 

@@ -19,6 +19,12 @@ public final class FileCaptureSource: CaptureFrameSource, @unchecked Sendable {
         samples = audio + [Float](repeating: 0, count: Int(trailingSilence * Double(sampleRate)))
     }
 
+    /// Audio already in memory, at `sampleRate`, followed by `trailingSilence` seconds.
+    public init(samples: [Float], sampleRate: Int = 16000, trailingSilence: Double = 1.0) {
+        self.sampleRate = sampleRate
+        self.samples = samples + [Float](repeating: 0, count: Int(trailingSilence * Double(sampleRate)))
+    }
+
     public var duration: Double { Double(samples.count) / Double(sampleRate) }
 
     public func read(into buffer: UnsafeMutablePointer<Float>, count: Int) -> Int {

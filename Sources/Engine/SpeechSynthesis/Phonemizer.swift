@@ -19,18 +19,21 @@ public struct PhonemizedSentence: Sendable, Equatable, Codable {
 public final class EspeakPhonemizer: @unchecked Sendable {
     public static let shared = EspeakPhonemizer()
 
-    private let lock = NSLock()
+    let lock = NSLock()
     private var initialized = false
+    /// espeak-ng's output rate (its voices speak at this rate).
+    private(set) var sampleRate = 22050
     private var currentVoice: String?
 
     private init() {}
 
-    private func ensureVoice(_ voice: String) throws {
+    func ensureVoice(_ voice: String) throws {
         if !initialized {
             // DONT_EXIT: a missing data directory must become an error, not exit().
             let rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nil, Int32(espeakINITIALIZE_DONT_EXIT))
             guard rate > 0 else { throw PhonemizerError("espeak-ng: cannot initialize (is espeak-ng-data installed?)") }
             initialized = true
+            sampleRate = Int(rate)
         }
         if currentVoice != voice {
             guard espeak_SetVoiceByName(voice) == EE_OK else {
