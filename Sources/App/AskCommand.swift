@@ -5,11 +5,11 @@ import Foundation
 /// Options shared by `confab chat` and `confab ask`.
 struct LLMOptions: ParsableArguments {
     @Option(help: "Language model name from the store, or a .gguf path.") var model: String?
-    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0.7
-    @Option(name: .customLong("top-k"), help: "Top-k (0 = off).") var topK = 40
-    @Option(name: .customLong("top-p"), help: "Top-p (1 = off).") var topP: Float = 0.95
-    @Option(name: .customLong("min-p"), help: "Min-p (0 = off).") var minP: Float = 0.05
-    @Option(name: .customLong("repeat-penalty"), help: "Repetition penalty (1 = off).") var repeatPenalty: Float = 1.1
+    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = SamplingParameters().temperature
+    @Option(name: .customLong("top-k"), help: "Top-k (0 = off).") var topK = SamplingParameters().topK
+    @Option(name: .customLong("top-p"), help: "Top-p (1 = off).") var topP: Float = SamplingParameters().topP
+    @Option(name: .customLong("min-p"), help: "Min-p (0 = off).") var minP: Float = SamplingParameters().minP
+    @Option(name: .customLong("repeat-penalty"), help: "Repetition penalty (1 = off).") var repeatPenalty: Float = SamplingParameters().repeatPenalty
     @Option(help: "Random seed (reproducible sampling).") var seed: UInt64?
     @Option(name: .customLong("max-tokens"), help: "Most tokens in one reply.") var maxTokens = 512
     @Option(help: "Stop when this text appears (repeatable).") var stop: [String] = []
@@ -18,6 +18,12 @@ struct LLMOptions: ParsableArguments {
     @Option(help: "System prompt (default: a short-answer spoken-assistant prompt).") var system: String?
     @Option(help: "Speculative decoding: lookup (drafts from the conversation, checked by the model; same answer; pays off when replies repeat the context) or off.") var draft: DraftMode = .off
     @Flag(help: "Print timings as JSON (load, prefill tok/s, decode tok/s, time to first token).") var json = false
+
+    /// "--temperature 0 (greedy) --top-k 40 …", for the usage texts.
+    static var samplingDefaults: String {
+        let p = SamplingParameters()
+        return "--temperature \(p.temperature)\(p.temperature == 0 ? " (greedy)" : "") --top-k \(p.topK) --top-p \(p.topP) --min-p \(p.minP) --repeat-penalty \(p.repeatPenalty)"
+    }
 
     var sampling: SamplingParameters {
         var p = SamplingParameters()
@@ -71,7 +77,7 @@ struct Ask: ParsableCommand {
         commandName: "ask",
         abstract: "Ask the language model one question; the answer streams to stdout (`-` reads the question from stdin).",
         discussion: """
-        Defaults: --model \(DefaultLanguageModel.helpText)  --temperature 0.7 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.1
+        Defaults: --model \(DefaultLanguageModel.helpText)  \(LLMOptions.samplingDefaults)
                   --max-tokens 512  --ctx 4096  --draft off  --threads (all cores)  the spoken-assistant system prompt
         With --json the answer and timings are printed as one JSON object at the end instead.
         """

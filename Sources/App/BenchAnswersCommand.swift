@@ -12,7 +12,7 @@ struct BenchAnswers: AsyncParsableCommand {
         abstract: "Measure right answers: everyday questions, typed or spoken, checked against accepted answers.",
         discussion: """
         Defaults: --set (Confab's everyday questions)  --llm \(DefaultLanguageModel.helpText)  --mode typed
-                  sampling as in a conversation (temperature \(SamplingParameters().temperature), top-k \(SamplingParameters().topK), top-p \(SamplingParameters().topP), min-p \(SamplingParameters().minP), repeat penalty \(SamplingParameters().repeatPenalty))  --seed 1
+                  sampling as in a conversation (\(LLMOptions.samplingDefaults))  --seed 1
                   --max-tokens 160  --asr tiny.en  --voice en_US-joe-medium  --espeak-voices \(Self.defaultEspeakVoices)  --threads (all cores)
         Modes: typed (the question as text), piper (spoken by --voice), espeak (spoken by espeak-ng's voices in turn).
         The spoken modes run each question through a whole conversation, as `confab converse --input` does.
@@ -27,7 +27,7 @@ struct BenchAnswers: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Language models, comma-separated names or GGUF paths (default: \(DefaultLanguageModel.helpText)).", valueName: "names"))
     var llm: String?
     @Option(help: "Modes, comma-separated: typed, piper, espeak.") var mode = "typed"
-    @Flag(help: "Greedy decoding instead of the conversation's sampling.") var greedy = false
+    @Flag(help: "Greedy decoding, whatever the conversation's default.") var greedy = false
     @Option(help: "Sampling temperature (default: the conversation's).") var temperature: Float?
     @Option(help: "Seed of question i is seed + i, so a run repeats exactly.") var seed: UInt64 = 1
     @Option(help: "Longest reply, in tokens.") var maxTokens = 160

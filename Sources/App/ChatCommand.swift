@@ -9,7 +9,7 @@ struct Chat: ParsableCommand {
         commandName: "chat",
         abstract: "Chat with the language model in the terminal (streaming; /reset, /quit).",
         discussion: """
-        Defaults: --model \(DefaultLanguageModel.helpText)  --temperature 0.7 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.1
+        Defaults: --model \(DefaultLanguageModel.helpText)  \(LLMOptions.samplingDefaults)
                   --max-tokens 512  --ctx 4096  --draft off  --threads (all cores)  the spoken-assistant system prompt
         With --json each turn's timings are printed as a JSON line after the answer.
         """

@@ -743,6 +743,75 @@ ROWSZ(rows_q4_0, 2) ROWSZ(rows_q5_0, 6) ROWSZ(rows_q8_0, 8)
 #undef ROWSZ
 typedef void (*rows_fn)(int, const uint8_t *, size_t, const q8_32 *, float *);
 
+// Q4_K decode: 2·NZ weight rows at once, two per zmm register (row 2z in lanes 0-7, 2z + 1 in lanes 8-15), each half
+// taking dot_q4_K's 256-bit steps: per 32-value sub-block vpmaddubsw (nibbles · activation bytes) then vpdpwssd with
+// the sub-block's scale, which adds exactly what dot_q4_K's vpmaddwd + vpaddd add to the same int32 lane; the same
+// fma per super-block; the mins in each row's own 128-bit chain. So every output is bit-identical to dot_q4_K. The
+// activation bytes are loaded once for all the rows, and the rows' sums are independent chains.
+static ZMM_ATTR inline __attribute__((always_inline)) void rowsz_q4_K(const int NZ, int n, const uint8_t *w, size_t rowBytes,
+        const q8_K *y, float *out) {
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    __m512 acc[4];
+    __m128 accm[8];
+#pragma clang loop unroll(full)
+    for (int z = 0; z < NZ; z++) { acc[z] = _mm512_setzero_ps(); accm[2 * z] = _mm_setzero_ps(); accm[2 * z + 1] = _mm_setzero_ps(); }
+    const size_t G = (size_t)(2 * NZ) * rowBytes;
+    const int pfLines = (int)((G + 64 * (size_t)(n / 256) - 1) / (64 * (size_t)(n / 256)));
+    const uint8_t *pf = w + G;
+    for (int i = 0; i < n / 256; i++) {
+        const __m256i q8sums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+        const __m128i q8s = _mm_hadd_epi16(_mm256_extracti128_si256(q8sums, 0), _mm256_extracti128_si256(q8sums, 1));
+        for (int k = 0; k < pfLines; k++, pf += 64) _mm_prefetch((const char *)pf, _MM_HINT_T0);
+#pragma clang loop unroll(full)
+        for (int z = 0; z < NZ; z++) {
+            const uint8_t *wa = w + (size_t)(2 * z) * rowBytes + (size_t)i * 144, *wb = wa + rowBytes;
+            float d[2];
+            __m128i sc[2];
+#pragma clang loop unroll(full)
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *wh = h ? wb : wa;
+                uint32_t utmp[4];
+                d[h] = y[i].d * f16(wh);
+                const float dmin = -y[i].d * f16(wh + 2);
+                k_scales(wh + 4, utmp);
+                const __m256i ms = _mm256_cvtepu8_epi16(_mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]));
+                const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(ms, 1), q8s);
+                accm[2 * z + h] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[2 * z + h]);
+                sc[h] = _mm256_extracti128_si256(ms, 0);
+            }
+            // [sc_a, sc_a, sc_b, sc_b]: a shuffle within each 128-bit lane then gives each half its own row's scale.
+            const __m512i scales = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(sc[0], sc[0])), _mm256_set_m128i(sc[1], sc[1]), 1);
+            __m512i sumi = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+            for (int j = 0; j < 4; j++) {
+                const __m512i q4bits = pair256(wa + 16 + 32 * j, wb + 16 + 32 * j);
+                const __m512i q4l = _mm512_and_si512(q4bits, m4);
+                const __m512i q4h = _mm512_and_si512(_mm512_srli_epi16(q4bits, 4), m4);
+                const __m512i q8l = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j)));
+                const __m512i q8h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32)));
+                const __m512i sl = _mm512_shuffle_epi8(scales, _mm512_set1_epi16((short)((4 * j) | ((4 * j + 1) << 8))));
+                const __m512i sh = _mm512_shuffle_epi8(scales, _mm512_set1_epi16((short)((4 * j + 2) | ((4 * j + 3) << 8))));
+                // dot_q4_K adds (pl + ph) to sumi; integer sums are exact, so adding pl then ph gives the same lanes.
+                sumi = _mm512_dpwssd_epi32(sumi, sl, _mm512_maddubs_epi16(q4l, q8l));
+                sumi = _mm512_dpwssd_epi32(sumi, sh, _mm512_maddubs_epi16(q4h, q8h));
+            }
+            acc[z] = _mm512_fmadd_ps(pairps(d[0], d[1]), _mm512_cvtepi32_ps(sumi), acc[z]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int z = 0; z < NZ; z++)
+#pragma clang loop unroll(full)
+        for (int h = 0; h < 2; h++) {
+            __m128 m = accm[2 * z + h];
+            m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+            m = _mm_add_ss(m, _mm_movehdup_ps(m));
+            out[2 * z + h] = (h ? hsum8_hi(acc[z]) : hsum8_lo(acc[z])) + _mm_cvtss_f32(m);
+        }
+}
+static ZMM_ATTR void rows_q4_K(int n, const uint8_t *w, size_t rb, const q8_32 *y, float *o) {
+    rowsz_q4_K(ROWSZ_NZ, n, w, rb, (const q8_K *)(const void *)y, o);
+}
+
 #define YK(t, i) ((const q8_K *)(xb + (size_t)(t) * xs) + (i))
 
 // Q4_K: per 32-value sub-block, vpmaddubsw (nibbles · activation bytes, pairs in int16) then vpdpwssd with the
@@ -993,6 +1062,7 @@ static rows_fn rows_for(int type) {
     case 2: return rows_q4_0;
     case 6: return rows_q5_0;
     case 8: return rows_q8_0;
+    case 12: return rows_q4_K;
     default: return 0;
     }
 }

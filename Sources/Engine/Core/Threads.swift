@@ -1,4 +1,5 @@
 import Atomics
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -14,6 +15,9 @@ public enum EngineThreads {
         let wanted = max(1, n ?? ProcessInfo.processInfo.activeProcessorCount)
         current = wanted
         openblas_set_num_threads(Int32(wanted))
+        // CONFAB_VNNI=0 keeps the language model's quantized kernels on their AVX2 paths (same results; for
+        // comparing speed, or a CPU whose AVX-512 misbehaves).
+        if ProcessInfo.processInfo.environment["CONFAB_VNNI"] == "0" { _ = confab_vnni(0) }
     }
 
     /// Splits `0..<n` into at most `count` contiguous chunks run in parallel.

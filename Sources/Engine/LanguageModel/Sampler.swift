@@ -2,11 +2,13 @@ import Foundation
 
 /// How the next token is picked. temperature 0 is greedy (argmax).
 public struct SamplingParameters: Sendable, Equatable {
-    public var temperature: Float = 0.7
+    /// Greedy by default: `confab bench answers` on Confab's 70 everyday questions (Qwen2.5-Coder-1.5B, 2026-12-05)
+    /// gave 69/70 typed and 68/70 spoken greedy, against 65/70 and 61/70 at temperature 0.7 with these filters.
+    public var temperature: Float = 0
     public var topK: Int = 40                 // 0: off
     public var topP: Float = 0.95             // 1: off
     public var minP: Float = 0.05             // 0: off
-    public var repeatPenalty: Float = 1.1     // 1: off
+    public var repeatPenalty: Float = 1       // 1: off
     public var repeatLastN: Int = 64
     public var seed: UInt64? = nil            // nil: from the clock
     public var maxTokens: Int = 512
