@@ -94,10 +94,12 @@ let package = Package(
 
         // Unit tests use small hand-made fixtures; integration tests use the real default models
         // from the model store and fail (never skip) when one is missing.
+        // Runs the confab binary built next to the tests (the command-line tests of several targets).
+        .target(name: "ConfabTestSupport", path: "Tests/Support"),
         .testTarget(name: "AudioIOTests", dependencies: ["AudioIO", "App"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineCoreTests", dependencies: ["Engine"], swiftSettings: vectorFlags),
-        .testTarget(name: "SpeechRecognitionTests", dependencies: ["Engine", "AudioIO", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
-        .testTarget(name: "LanguageModelTests", dependencies: ["Engine", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
+        .testTarget(name: "SpeechRecognitionTests", dependencies: ["Engine", "AudioIO", "App", "ConfabTestSupport"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
+        .testTarget(name: "LanguageModelTests", dependencies: ["Engine", "App", "ConfabTestSupport"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         // The front end's screens in a pseudo-terminal (tmux) drive the confab binary built next to the tests.
         .testTarget(name: "UITests", dependencies: ["UI", "Engine", "AudioIO", "App"]),
         .testTarget(name: "ConversationTests", dependencies: ["Engine", "AudioIO"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),

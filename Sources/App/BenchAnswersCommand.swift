@@ -80,11 +80,7 @@ struct BenchAnswers: AsyncParsableCommand {
             let synthesizer = spoken ? try PiperSynthesizer(voice: voice) : nil
             var audio: [Mode: [[Float]]] = [:]
             if let synthesizer, modes.contains(.piper) {
-                audio[.piper] = try questions.map { q in
-                    var speech: [Float] = []
-                    try synthesizer.synthesize(try synthesizer.voice.phonemize(q.text)) { speech += $0; return true }
-                    return Resampler.resample(speech, from: synthesizer.sampleRate, to: 16000)
-                }
+                audio[.piper] = try questions.map { try synthesizer.spokenQuestion($0.text) }
             }
             if modes.contains(.espeak) {
                 let voices = espeakVoices.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -61,11 +61,7 @@ struct BenchE2E: AsyncParsableCommand {
             // The questions as 16 kHz audio.
             var set: [(name: String, audio: [Float])] = []
             if questions.isEmpty {
-                for q in Self.builtInQuestions {
-                    var speech: [Float] = []
-                    try synthesizer.synthesize(try synthesizer.voice.phonemize(q)) { speech += $0; return true }
-                    set.append((q, Resampler.resample(speech, from: synthesizer.sampleRate, to: 16000)))
-                }
+                for q in Self.builtInQuestions { set.append((q, try synthesizer.spokenQuestion(q))) }
             } else {
                 for f in questions { set.append((f, try AudioFile.readMono(f, sampleRate: 16000))) }
             }
@@ -185,6 +181,15 @@ struct BenchE2E: AsyncParsableCommand {
         print("  of which: first token → first chunk \(ms(median(voiceShares.map(\.0)))) · → its first audio \(ms(median(voiceShares.map(\.1))))"
               + " · → device \(ms(median(voiceShares.map(\.2))))")
         print("playback: \(counters.underruns) underruns, \(counters.xruns) xruns")
+    }
+}
+
+extension PiperSynthesizer {
+    /// `text` spoken by this voice as a 16 kHz microphone would hear it: the benches' spoken questions.
+    func spokenQuestion(_ text: String) throws -> [Float] {
+        var speech: [Float] = []
+        try synthesize(try voice.phonemize(text)) { speech += $0; return true }
+        return Resampler.resample(speech, from: sampleRate, to: 16000)
     }
 }
 

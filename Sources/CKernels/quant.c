@@ -689,6 +689,12 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q32(const int t
         }
 }
 
+// Cache lines of the next group of rows (G bytes) each of a decode kernel's block steps fetches, so the whole group is
+// in cache when its turn comes.
+static inline int group_prefetch_lines(size_t G, int steps) {
+    return (int)((G + 64 * (size_t)steps - 1) / (64 * (size_t)steps));
+}
+
 // Decode (one activation row): 2·NZ weight rows at once, two rows per zmm register (row 2z in lanes 0-7, 2z + 1 in
 // lanes 8-15), each half taking exactly dot_q4_0/dot_q5_0/dot_q8_0's 256-bit float steps, so every output is
 // bit-identical to theirs. The activation block and its offset sums are loaded once for all the rows, and the NZ
@@ -703,7 +709,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void rowsz_q32(const int t
     // The hardware prefetcher does not keep up with 2·NZ interleaved row streams (8.4 GB/s of the 12 one core can
     // stream, measured on a Sapphire Rapids VM): each block step also fetches its share of the next group's lines.
     const size_t G = (size_t)(2 * NZ) * rowBytes;
-    const int pfLines = (int)((G + 64 * (size_t)(n / 32) - 1) / (64 * (size_t)(n / 32)));
+    const int pfLines = group_prefetch_lines(G, n / 32);
     const uint8_t *pf = w + G;
     for (int i = 0; i < n / 32; i++) {
         const __m256i q = _mm256_loadu_si256((const __m256i *)y[i].qs);
@@ -756,7 +762,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void rowsz_q4_K(const int 
 #pragma clang loop unroll(full)
     for (int z = 0; z < NZ; z++) { acc[z] = _mm512_setzero_ps(); accm[2 * z] = _mm_setzero_ps(); accm[2 * z + 1] = _mm_setzero_ps(); }
     const size_t G = (size_t)(2 * NZ) * rowBytes;
-    const int pfLines = (int)((G + 64 * (size_t)(n / 256) - 1) / (64 * (size_t)(n / 256)));
+    const int pfLines = group_prefetch_lines(G, n / 256);
     const uint8_t *pf = w + G;
     for (int i = 0; i < n / 256; i++) {
         const __m256i q8sums = _mm256_loadu_si256((const __m256i *)y[i].bsums);

@@ -1,3 +1,4 @@
+import ConfabTestSupport
 import Foundation
 import XCTest
 @testable import Engine
@@ -96,25 +97,9 @@ final class AnswerBenchTests: XCTestCase {
         var runs: [Run]
     }
 
-    func confab(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [here.appendingPathComponent("confab"), Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("confab")]
-        let binary = try XCTUnwrap(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "confab not built next to the tests")
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
     func testBenchAnswersCountsRightRepliesTypedAndSpoken() throws {
         let set = try XCTUnwrap(Bundle.module.url(forResource: "answers-mini", withExtension: "json", subdirectory: "Fixtures")).path
-        let r = try confab(["bench", "answers", "--set", set, "--mode", "typed,piper,espeak", "--greedy", "--json"])
+        let r = try ConfabProcess.run(["bench", "answers", "--set", set, "--mode", "typed,piper,espeak", "--greedy", "--json"])
         XCTAssertEqual(r.status, 0, r.err)
         let out = try JSONDecoder().decode(Output.self, from: Data(r.out.utf8))
         XCTAssertEqual(out.runs.map(\.mode), ["typed", "piper", "espeak"])
@@ -131,7 +116,7 @@ final class AnswerBenchTests: XCTestCase {
                 XCTAssertTrue(run.answers[0].heard?.lowercased().contains("capital of france") ?? false, "\(run.answers[0].heard ?? "nothing heard")")
             }
         }
-        let bad = try confab(["bench", "answers", "--set", set, "--mode", "typed,sung"])
+        let bad = try ConfabProcess.run(["bench", "answers", "--set", set, "--mode", "typed,sung"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("unknown mode 'sung'"), bad.err)
     }

@@ -1,4 +1,5 @@
 import AudioIO
+import ConfabTestSupport
 import Foundation
 import XCTest
 
@@ -10,27 +11,8 @@ final class DictateCommandTests: XCTestCase {
     override func setUpWithError() throws { dir = try Fixtures.tempDir("dictate") }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    func confabBinary() throws -> URL {
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for c in [here.appendingPathComponent("confab"), Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("confab")]
-        where FileManager.default.isExecutableFile(atPath: c.path) { return c }
-        throw NSError(domain: "dictate", code: 1, userInfo: [NSLocalizedDescriptionKey: "confab binary not built next to the tests"])
-    }
-
-    func run(_ args: [String], home: URL? = nil) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = try confabBinary()
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        if let home { env["HOME"] = home.path }
-        p.environment = env
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    func run(_ args: [String], home: URL? = nil) throws -> ConfabProcess.Result {
+        try ConfabProcess.run(args, setting: home.map { ["HOME": $0.path] } ?? [:])
     }
 
     /// Two commands with 1.2 s of silence between them, 16 kHz mono.

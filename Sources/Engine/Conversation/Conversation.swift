@@ -73,7 +73,7 @@ public final class Conversation: @unchecked Sendable {
         self.capture = capture
         self.playback = playback
         (events, emitter) = AsyncStream.makeStream(of: ConversationEvent.self, bufferingPolicy: .unbounded)
-        history = ConversationHistory(systemPrompt: configuration.clock?.systemPrompt(configuration.systemPrompt) ?? configuration.systemPrompt, budget: configuration.historyBudget,
+        history = ConversationHistory(systemPrompt: configuration.modelSystemPrompt, budget: configuration.historyBudget,
                                       nextMessageReserve: configuration.historyBudget / 16, tokenCount: configuration.tokenCount)
         captureRate = capture?.sampleRate ?? 16000
         guard captureRate > 0, playback.sampleRate > 0 else {
@@ -509,7 +509,7 @@ public final class Conversation: @unchecked Sendable {
         // (refreshed here: a conversation may outlast midnight). What is shown and logged stays the words said.
         let userText = config.clock?.prompt(text) ?? text
         let messages = lock.withLock { () -> [ChatMessage] in
-            history.systemPrompt = config.clock?.systemPrompt(config.systemPrompt) ?? config.systemPrompt
+            history.systemPrompt = config.modelSystemPrompt
             return history.messages(adding: userText)
         }
         emit(.state(.thinking), for: t)

@@ -8,6 +8,8 @@ public struct ConversationConfiguration: Sendable {
     public var systemPrompt = defaultSpokenSystemPrompt
     /// Today's date for the system prompt, and the time for questions about it; nil tells the model neither.
     public var clock: AssistantClock? = AssistantClock()
+    /// The system prompt as the model gets it: with today's date when there is a clock.
+    var modelSystemPrompt: String { clock?.systemPrompt(systemPrompt) ?? systemPrompt }
     /// Tokens of system prompt + history + the new message; oldest exchanges are dropped past it.
     public var historyBudget = 1536
     /// Token counter for the budget (give it the model's tokenizer; the default estimates).

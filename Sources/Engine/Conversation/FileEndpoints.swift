@@ -12,11 +12,10 @@ public final class FileCaptureSource: CaptureFrameSource, @unchecked Sendable {
 
     /// Loads `path` (any format libsndfile reads) as mono at `sampleRate`, followed by `trailingSilence`
     /// seconds so the last question's end of speech is detected.
-    public init(path: String, sampleRate: Int = 16000, trailingSilence: Double = 1.0) throws {
-        self.sampleRate = sampleRate
+    public convenience init(path: String, sampleRate: Int = 16000, trailingSilence: Double = 1.0) throws {
         let audio = try AudioFile.readMono(path, sampleRate: sampleRate)
         guard !audio.isEmpty else { throw AudioFileError(path: path, problem: "no audio in file") }
-        samples = audio + [Float](repeating: 0, count: Int(trailingSilence * Double(sampleRate)))
+        self.init(samples: audio, sampleRate: sampleRate, trailingSilence: trailingSilence)
     }
 
     /// Audio already in memory, at `sampleRate`, followed by `trailingSilence` seconds.
