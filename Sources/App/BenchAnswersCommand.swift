@@ -86,7 +86,11 @@ struct BenchAnswers: AsyncParsableCommand {
                 let voices = espeakVoices.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 guard !voices.isEmpty else { throw ValidationError("--espeak-voices: give at least one voice") }
                 audio[.espeak] = try questions.enumerated().map { i, q in
-                    let (s, rate) = try EspeakPhonemizer.shared.speak(q.text, voice: voices[i % voices.count])
+                    let voice = voices[i % voices.count]
+                    let (s, rate): ([Float], Int)
+                    do { (s, rate) = try EspeakPhonemizer.shared.speak(q.text, voice: voice) } catch {
+                        throw PhonemizerError("--espeak-voices: \(error) (`espeak-ng --voices=en` lists the voices; add a variant as in en-us+f3)")
+                    }
                     return Resampler.resample(s, from: rate, to: 16000)
                 }
             }

@@ -119,5 +119,8 @@ final class AnswerBenchTests: XCTestCase {
         let bad = try ConfabProcess.run(["bench", "answers", "--set", set, "--mode", "typed,sung"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("unknown mode 'sung'"), bad.err)
+        let voice = try ConfabProcess.run(["bench", "answers", "--set", set, "--mode", "espeak", "--espeak-voices", "xx-none"])
+        XCTAssertEqual(voice.status, 1)
+        XCTAssertEqual(voice.err, "confab: --espeak-voices: espeak-ng: unknown voice 'xx-none' (`espeak-ng --voices=en` lists the voices; add a variant as in en-us+f3)\n")
     }
 }
