@@ -638,12 +638,16 @@ static ZMM_ATTR inline __m512i pair256(const void *a, const void *b) {
 static ZMM_ATTR inline __m512 pairps(float a, float b) {
     return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
 }
+// A tile's token t, clamped to the last of its L valid tokens: a tile with fewer tokens than its pairs hold reads the
+// last one again and does not store those lanes.
+#define TC(t) ((t) < L ? (t) : L - 1)
+#define YKL(t, i) YK(TC(t), i)
 static ZMM_ATTR inline float hsum8_lo(__m512 x) { return hsum8(_mm512_castps512_ps256(x)); }
 static ZMM_ATTR inline float hsum8_hi(__m512 x) { return hsum8(_mm512_extractf32x8_ps(x, 1)); }
 
 // Q4_0, Q5_0, Q8_0 (the types with an offset), RM weight rows × 2·NP activation rows.
 static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q32(const int type, const int RM, const int NP, int n,
-        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, float *out, size_t outStride) {
+        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, const int L, float *out, size_t outStride) {
     const int bb = type == 2 ? 18 : type == 6 ? 22 : 34;
     const int off = type == 2 ? 8 : type == 6 ? 16 : 128;
     __m512 acc[4][4];
@@ -656,7 +660,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q32(const int t
         __m512 dy[4];
 #pragma clang loop unroll(full)
         for (int p = 0; p < NP; p++) {
-            const q8_32 *y0 = (const q8_32 *)(xb + (size_t)(2 * p) * xs) + i, *y1 = (const q8_32 *)(xb + (size_t)(2 * p + 1) * xs) + i;
+            const q8_32 *y0 = (const q8_32 *)(xb + (size_t)TC(2 * p) * xs) + i, *y1 = (const q8_32 *)(xb + (size_t)TC(2 * p + 1) * xs) + i;
             yq[p] = pair256(y0->qs, y1->qs);
             dy[p] = pairps(y0->d, y1->d);
             c[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), yq[p]));
@@ -685,7 +689,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q32(const int t
 #pragma clang loop unroll(full)
         for (int r = 0; r < RM; r++) {
             out[(size_t)(2 * p) * outStride + r] = hsum8_lo(acc[r][p]);
-            out[(size_t)(2 * p + 1) * outStride + r] = hsum8_hi(acc[r][p]);
+            if (2 * p + 1 < L) out[(size_t)(2 * p + 1) * outStride + r] = hsum8_hi(acc[r][p]);
         }
 }
 
@@ -824,7 +828,7 @@ static ZMM_ATTR void rows_q4_K(int n, const uint8_t *w, size_t rb, const q8_32 *
 // sub-block's scale adds scale·(pair + pair) into the same int32 lane that dot_q4_K's vpmaddwd + vpaddd fills: the
 // same integers. The mins take dot_q4_K's 128-bit steps, four activation rows to a zmm register (one per 128-bit lane).
 static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q4_K(const int RM, const int NP, int n,
-        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, float *out, size_t outStride) {
+        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, const int L, float *out, size_t outStride) {
     const __m512i m4 = _mm512_set1_epi8(0xF);
     __m512 acc[4][4], macc[4][2];
 #pragma clang loop unroll(full)
@@ -832,23 +836,23 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q4_K(const int 
 #pragma clang loop unroll(full)
         for (int p = 0; p < NP; p++) acc[r][p] = _mm512_setzero_ps();
 #pragma clang loop unroll(full)
-        for (int q = 0; q < NP / 2; q++) macc[r][q] = _mm512_setzero_ps();
+        for (int q = 0; q < (NP + 1) / 2; q++) macc[r][q] = _mm512_setzero_ps();
     }
     for (int i = 0; i < n / 256; i++) {
         // activation side: block scales in pairs, the 8 sub-block sums (bsums pairwise) and -d in fours
         __m512 dy[4], dn4[2];
         __m512i q8s4[2];
 #pragma clang loop unroll(full)
-        for (int p = 0; p < NP; p++) dy[p] = pairps(YK(2 * p, i)->d, YK(2 * p + 1, i)->d);
+        for (int p = 0; p < NP; p++) dy[p] = pairps(YKL(2 * p, i)->d, YKL(2 * p + 1, i)->d);
 #pragma clang loop unroll(full)
-        for (int q = 0; q < NP / 2; q++) {
+        for (int q = 0; q < (NP + 1) / 2; q++) {
             __m128i s[4];
             float dn[4];
 #pragma clang loop unroll(full)
             for (int k = 0; k < 4; k++) {
-                const __m256i bs = _mm256_loadu_si256((const __m256i *)YK(4 * q + k, i)->bsums);
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)YKL(4 * q + k, i)->bsums);
                 s[k] = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-                dn[k] = -YK(4 * q + k, i)->d;
+                dn[k] = -YKL(4 * q + k, i)->d;
             }
             q8s4[q] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(s[0]), s[1], 1), s[2], 2), s[3], 3);
             dn4[q] = _mm512_insertf32x4(_mm512_insertf32x4(_mm512_insertf32x4(_mm512_castps128_ps512(_mm_set1_ps(dn[0])),
@@ -866,7 +870,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q4_K(const int 
             const __m512i minz = _mm512_broadcast_i32x4(mins);
             const __m512 dmw = _mm512_set1_ps(f16(wb + 2));
 #pragma clang loop unroll(full)
-            for (int q = 0; q < NP / 2; q++)
+            for (int q = 0; q < (NP + 1) / 2; q++)
                 macc[r][q] = _mm512_fmadd_ps(_mm512_mul_ps(dn4[q], dmw), _mm512_cvtepi32_ps(_mm512_madd_epi16(minz, q8s4[q])), macc[r][q]);
 #pragma clang loop unroll(full)
             for (int p = 0; p < NP; p++) sumi[r][p] = _mm512_setzero_si512();
@@ -875,8 +879,8 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q4_K(const int 
             __m512i yl[4], yh[4];
 #pragma clang loop unroll(full)
             for (int p = 0; p < NP; p++) {
-                yl[p] = pair256(YK(2 * p, i)->qs + 64 * j, YK(2 * p + 1, i)->qs + 64 * j);
-                yh[p] = pair256(YK(2 * p, i)->qs + 64 * j + 32, YK(2 * p + 1, i)->qs + 64 * j + 32);
+                yl[p] = pair256(YKL(2 * p, i)->qs + 64 * j, YKL(2 * p + 1, i)->qs + 64 * j);
+                yh[p] = pair256(YKL(2 * p, i)->qs + 64 * j + 32, YKL(2 * p + 1, i)->qs + 64 * j + 32);
             }
 #pragma clang loop unroll(full)
             for (int r = 0; r < RM; r++) {
@@ -906,7 +910,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q4_K(const int 
             _mm512_storeu_ps(m, macc[r][p / 2]);
             const int k = 8 * (p % 2);
             out[(size_t)(2 * p) * outStride + r] = hsum8_lo(acc[r][p]) + hsum4(_mm_loadu_ps(m + k));
-            out[(size_t)(2 * p + 1) * outStride + r] = hsum8_hi(acc[r][p]) + hsum4(_mm_loadu_ps(m + k + 4));
+            if (2 * p + 1 < L) out[(size_t)(2 * p + 1) * outStride + r] = hsum8_hi(acc[r][p]) + hsum4(_mm_loadu_ps(m + k + 4));
         }
 }
 
@@ -915,7 +919,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q4_K(const int 
 // weight-only part 128(x - 32), times the scales, is summed once per weight block and starts each row's int32 lanes
 // negated. Then per 32 values one vpmaddubsw and one vpdpwssd (the scales), and the lanes end as the same integers.
 static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q6_K(const int RM, const int NP, int n,
-        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, float *out, size_t outStride) {
+        const uint8_t *w, size_t rowBytes, const uint8_t *xb, size_t xs, const int L, float *out, size_t outStride) {
     const __m512i m4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30), m32 = _mm512_set1_epi8(32);
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     __m512 acc[4][8];
@@ -939,7 +943,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q6_K(const int 
                 __m512i y[8];
 #pragma clang loop unroll(full)
                 for (int p = 0; p < NP; p++)
-                    y[p] = _mm512_xor_si512(pair256(YK(2 * p, i)->qs + 128 * j + 32 * k, YK(2 * p + 1, i)->qs + 128 * j + 32 * k), flip);
+                    y[p] = _mm512_xor_si512(pair256(YKL(2 * p, i)->qs + 128 * j + 32 * k, YKL(2 * p + 1, i)->qs + 128 * j + 32 * k), flip);
                 // scale 8j + 2k for the chunk's first 16 values, 8j + 2k + 1 for the next 16 (int16 lanes 0-7, 8-15)
                 const int s0 = 8 * j + 2 * k;
                 const __m512i idx = _mm512_set_epi16(s0 + 17, s0 + 17, s0 + 17, s0 + 17, s0 + 17, s0 + 17, s0 + 17, s0 + 17,
@@ -967,7 +971,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q6_K(const int 
             const __m512 dw = _mm512_set1_ps(f16(w + (size_t)r * rowBytes + (size_t)i * 210 + 208));
 #pragma clang loop unroll(full)
             for (int p = 0; p < NP; p++)
-                acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(pairps(YK(2 * p, i)->d, YK(2 * p + 1, i)->d), dw),
+                acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(pairps(YKL(2 * p, i)->d, YKL(2 * p + 1, i)->d), dw),
                                             _mm512_cvtepi32_ps(_mm512_sub_epi32(sumi[r][p], corr[r])), acc[r][p]);
         }
     }
@@ -976,7 +980,7 @@ static ZMM_ATTR inline __attribute__((always_inline)) void tilez_q6_K(const int 
 #pragma clang loop unroll(full)
         for (int r = 0; r < RM; r++) {
             out[(size_t)(2 * p) * outStride + r] = hsum8_lo(acc[r][p]);
-            out[(size_t)(2 * p + 1) * outStride + r] = hsum8_hi(acc[r][p]);
+            if (2 * p + 1 < L) out[(size_t)(2 * p + 1) * outStride + r] = hsum8_hi(acc[r][p]);
         }
 }
 #undef YK
@@ -1003,16 +1007,42 @@ TILE(tile_q4_1, 3, 1, 8) TILE(tile_q5_1, 7, 1, 8)
 #define Q6K_RM 2
 #define Q6K_NP 8
 #endif
-#define TILEZ(name, T, RM, NP) static ZMM_ATTR void name(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, float *o, size_t os) \
-    { tilez_q32(T, RM, NP, n, w, rb, xb, xs, o, os); }
-TILEZ(tile_q4_0, 2, Q32_RM, Q32_NP) TILEZ(tile_q5_0, 6, Q32_RM, Q32_NP) TILEZ(tile_q8_0, 8, Q32_RM, Q32_NP)
-#undef TILEZ
-static ZMM_ATTR void tile_q4_K(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, float *o, size_t os) {
-    tilez_q4_K(Q4K_RM, Q4K_NP, n, w, rb, xb, xs, o, os);
-}
-static ZMM_ATTR void tile_q6_K(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, float *o, size_t os) {
-    tilez_q6_K(Q6K_RM, Q6K_NP, n, w, rb, xb, xs, o, os);
-}
+// Every tile shape up to the full one, RM' ≤ RM rows × NP' ≤ NP token pairs, for the rows and tokens left over: a
+// prompt of 14 tokens is one 8-token and one 6-token pass of the Q4_K tile, not 8 + a 4-token kernel + 2 one-token ones.
+typedef void (*tilez_fn)(int, const uint8_t *, size_t, const uint8_t *, size_t, int, float *, size_t);
+#define TZ32(T, name, RM, NP) static ZMM_ATTR void name(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, int L, float *o, size_t os) \
+    { tilez_q32(T, RM, NP, n, w, rb, xb, xs, L, o, os); }
+#define TZK(K, name, RM, NP) static ZMM_ATTR void name(int n, const uint8_t *w, size_t rb, const uint8_t *xb, size_t xs, int L, float *o, size_t os) \
+    { tilez_##K(RM, NP, n, w, rb, xb, xs, L, o, os); }
+#if Q32_RM != 4 || Q32_NP != 4 || Q4K_RM != 3 || Q4K_NP != 4 || Q6K_RM != 2 || Q6K_NP != 8
+#error the tile tables below are written for the default shapes
+#endif
+TZ32(2, tz_q4_0_1x1, 1, 1) TZ32(2, tz_q4_0_1x2, 1, 2) TZ32(2, tz_q4_0_1x3, 1, 3) TZ32(2, tz_q4_0_1x4, 1, 4)
+TZ32(2, tz_q4_0_2x1, 2, 1) TZ32(2, tz_q4_0_2x2, 2, 2) TZ32(2, tz_q4_0_2x3, 2, 3) TZ32(2, tz_q4_0_2x4, 2, 4)
+TZ32(2, tz_q4_0_3x1, 3, 1) TZ32(2, tz_q4_0_3x2, 3, 2) TZ32(2, tz_q4_0_3x3, 3, 3) TZ32(2, tz_q4_0_3x4, 3, 4)
+TZ32(2, tz_q4_0_4x1, 4, 1) TZ32(2, tz_q4_0_4x2, 4, 2) TZ32(2, tz_q4_0_4x3, 4, 3) TZ32(2, tz_q4_0_4x4, 4, 4)
+static const tilez_fn tz_q4_0_tiles[4][4] = { { tz_q4_0_1x1, tz_q4_0_1x2, tz_q4_0_1x3, tz_q4_0_1x4 }, { tz_q4_0_2x1, tz_q4_0_2x2, tz_q4_0_2x3, tz_q4_0_2x4 }, { tz_q4_0_3x1, tz_q4_0_3x2, tz_q4_0_3x3, tz_q4_0_3x4 }, { tz_q4_0_4x1, tz_q4_0_4x2, tz_q4_0_4x3, tz_q4_0_4x4 } };
+TZ32(6, tz_q5_0_1x1, 1, 1) TZ32(6, tz_q5_0_1x2, 1, 2) TZ32(6, tz_q5_0_1x3, 1, 3) TZ32(6, tz_q5_0_1x4, 1, 4)
+TZ32(6, tz_q5_0_2x1, 2, 1) TZ32(6, tz_q5_0_2x2, 2, 2) TZ32(6, tz_q5_0_2x3, 2, 3) TZ32(6, tz_q5_0_2x4, 2, 4)
+TZ32(6, tz_q5_0_3x1, 3, 1) TZ32(6, tz_q5_0_3x2, 3, 2) TZ32(6, tz_q5_0_3x3, 3, 3) TZ32(6, tz_q5_0_3x4, 3, 4)
+TZ32(6, tz_q5_0_4x1, 4, 1) TZ32(6, tz_q5_0_4x2, 4, 2) TZ32(6, tz_q5_0_4x3, 4, 3) TZ32(6, tz_q5_0_4x4, 4, 4)
+static const tilez_fn tz_q5_0_tiles[4][4] = { { tz_q5_0_1x1, tz_q5_0_1x2, tz_q5_0_1x3, tz_q5_0_1x4 }, { tz_q5_0_2x1, tz_q5_0_2x2, tz_q5_0_2x3, tz_q5_0_2x4 }, { tz_q5_0_3x1, tz_q5_0_3x2, tz_q5_0_3x3, tz_q5_0_3x4 }, { tz_q5_0_4x1, tz_q5_0_4x2, tz_q5_0_4x3, tz_q5_0_4x4 } };
+TZ32(8, tz_q8_0_1x1, 1, 1) TZ32(8, tz_q8_0_1x2, 1, 2) TZ32(8, tz_q8_0_1x3, 1, 3) TZ32(8, tz_q8_0_1x4, 1, 4)
+TZ32(8, tz_q8_0_2x1, 2, 1) TZ32(8, tz_q8_0_2x2, 2, 2) TZ32(8, tz_q8_0_2x3, 2, 3) TZ32(8, tz_q8_0_2x4, 2, 4)
+TZ32(8, tz_q8_0_3x1, 3, 1) TZ32(8, tz_q8_0_3x2, 3, 2) TZ32(8, tz_q8_0_3x3, 3, 3) TZ32(8, tz_q8_0_3x4, 3, 4)
+TZ32(8, tz_q8_0_4x1, 4, 1) TZ32(8, tz_q8_0_4x2, 4, 2) TZ32(8, tz_q8_0_4x3, 4, 3) TZ32(8, tz_q8_0_4x4, 4, 4)
+static const tilez_fn tz_q8_0_tiles[4][4] = { { tz_q8_0_1x1, tz_q8_0_1x2, tz_q8_0_1x3, tz_q8_0_1x4 }, { tz_q8_0_2x1, tz_q8_0_2x2, tz_q8_0_2x3, tz_q8_0_2x4 }, { tz_q8_0_3x1, tz_q8_0_3x2, tz_q8_0_3x3, tz_q8_0_3x4 }, { tz_q8_0_4x1, tz_q8_0_4x2, tz_q8_0_4x3, tz_q8_0_4x4 } };
+TZK(q4_K, tz_q4_K_1x1, 1, 1) TZK(q4_K, tz_q4_K_1x2, 1, 2) TZK(q4_K, tz_q4_K_1x3, 1, 3) TZK(q4_K, tz_q4_K_1x4, 1, 4)
+TZK(q4_K, tz_q4_K_2x1, 2, 1) TZK(q4_K, tz_q4_K_2x2, 2, 2) TZK(q4_K, tz_q4_K_2x3, 2, 3) TZK(q4_K, tz_q4_K_2x4, 2, 4)
+TZK(q4_K, tz_q4_K_3x1, 3, 1) TZK(q4_K, tz_q4_K_3x2, 3, 2) TZK(q4_K, tz_q4_K_3x3, 3, 3) TZK(q4_K, tz_q4_K_3x4, 3, 4)
+static const tilez_fn tz_q4_K_tiles[3][4] = { { tz_q4_K_1x1, tz_q4_K_1x2, tz_q4_K_1x3, tz_q4_K_1x4 }, { tz_q4_K_2x1, tz_q4_K_2x2, tz_q4_K_2x3, tz_q4_K_2x4 }, { tz_q4_K_3x1, tz_q4_K_3x2, tz_q4_K_3x3, tz_q4_K_3x4 } };
+TZK(q6_K, tz_q6_K_1x1, 1, 1) TZK(q6_K, tz_q6_K_1x2, 1, 2) TZK(q6_K, tz_q6_K_1x3, 1, 3) TZK(q6_K, tz_q6_K_1x4, 1, 4)
+TZK(q6_K, tz_q6_K_1x5, 1, 5) TZK(q6_K, tz_q6_K_1x6, 1, 6) TZK(q6_K, tz_q6_K_1x7, 1, 7) TZK(q6_K, tz_q6_K_1x8, 1, 8)
+TZK(q6_K, tz_q6_K_2x1, 2, 1) TZK(q6_K, tz_q6_K_2x2, 2, 2) TZK(q6_K, tz_q6_K_2x3, 2, 3) TZK(q6_K, tz_q6_K_2x4, 2, 4)
+TZK(q6_K, tz_q6_K_2x5, 2, 5) TZK(q6_K, tz_q6_K_2x6, 2, 6) TZK(q6_K, tz_q6_K_2x7, 2, 7) TZK(q6_K, tz_q6_K_2x8, 2, 8)
+static const tilez_fn tz_q6_K_tiles[2][8] = { { tz_q6_K_1x1, tz_q6_K_1x2, tz_q6_K_1x3, tz_q6_K_1x4, tz_q6_K_1x5, tz_q6_K_1x6, tz_q6_K_1x7, tz_q6_K_1x8 }, { tz_q6_K_2x1, tz_q6_K_2x2, tz_q6_K_2x3, tz_q6_K_2x4, tz_q6_K_2x5, tz_q6_K_2x6, tz_q6_K_2x7, tz_q6_K_2x8 } };
+#undef TZ32
+#undef TZK
 
 typedef void (*dot4_fn)(int, const uint8_t *, const uint8_t *, size_t, float *);
 
@@ -1046,17 +1076,28 @@ static dot4_fn dot4_for(int type) {
     }
 }
 
+// The 256-bit tiles (Q4_1, Q5_1: 1 row × 8 tokens).
 static tile_kernel tile_for(int type) {
     tile_kernel none = { 0, 0, 0 };
     if (!vnni_on()) return none;
     switch (type) {
-    case 2: return (tile_kernel){ tile_q4_0, Q32_RM, 2 * Q32_NP };
     case 3: return (tile_kernel){ tile_q4_1, 1, 8 };
-    case 6: return (tile_kernel){ tile_q5_0, Q32_RM, 2 * Q32_NP };
     case 7: return (tile_kernel){ tile_q5_1, 1, 8 };
-    case 8: return (tile_kernel){ tile_q8_0, Q32_RM, 2 * Q32_NP };
-    case 12: return (tile_kernel){ tile_q4_K, Q4K_RM, 2 * Q4K_NP };
-    case 14: return (tile_kernel){ tile_q6_K, Q6K_RM, 2 * Q6K_NP };
+    default: return none;
+    }
+}
+
+// The 512-bit tiles: tab[(rm - 1) · np + pairs - 1] is rm rows × pairs token pairs, up to RM × NP.
+typedef struct { const tilez_fn *tab; int rm, np; } tilez_table;
+static tilez_table tilez_for(int type) {
+    tilez_table none = { 0, 0, 0 };
+    if (!vnni_on()) return none;
+    switch (type) {
+    case 2: return (tilez_table){ &tz_q4_0_tiles[0][0], Q32_RM, Q32_NP };
+    case 6: return (tilez_table){ &tz_q5_0_tiles[0][0], Q32_RM, Q32_NP };
+    case 8: return (tilez_table){ &tz_q8_0_tiles[0][0], Q32_RM, Q32_NP };
+    case 12: return (tilez_table){ &tz_q4_K_tiles[0][0], Q4K_RM, Q4K_NP };
+    case 14: return (tilez_table){ &tz_q6_K_tiles[0][0], Q6K_RM, Q6K_NP };
     default: return none;
     }
 }
@@ -1074,10 +1115,24 @@ static rows_fn rows_for(int type) {
 }
 
 int confab_tile(int type, int n, const void *w, size_t rowBytes, const void *x, size_t xStride, float *out, size_t outStride) {
+    const tilez_table z = tilez_for(type);
+    if (z.tab) {
+        z.tab[(z.rm - 1) * z.np + z.np - 1](n, (const uint8_t *)w, rowBytes, (const uint8_t *)x, xStride, 2 * z.np, out, outStride);
+        return z.rm * 64 + 2 * z.np;
+    }
     tile_kernel k = tile_for(type);
     if (!k.f) return 0;
     k.f(n, (const uint8_t *)w, rowBytes, (const uint8_t *)x, xStride, out, outStride);
     return k.rm * 64 + k.rn;
+}
+
+int confab_tile_part(int type, int rm, int tokens, int n, const void *w, size_t rowBytes, const void *x, size_t xStride,
+                     float *out, size_t outStride) {
+    const tilez_table z = tilez_for(type);
+    const int pairs = (tokens + 1) / 2;
+    if (!z.tab || rm < 1 || rm > z.rm || tokens < 1 || pairs > z.np) return 0;
+    z.tab[(rm - 1) * z.np + pairs - 1](n, (const uint8_t *)w, rowBytes, (const uint8_t *)x, xStride, tokens, out, outStride);
+    return 1;
 }
 
 void confab_dot4(int type, int n, const void *w, const void *x, size_t xStride, float out[4]) {
@@ -1120,9 +1175,28 @@ void confab_matmul(int type, const void *W, size_t rowBytes, int r0, int r1, int
         }
         return;
     }
-    // Prefill: tiles of RT weight rows × all tokens, 4 tokens per pass over a row (4 rows at once with VNNI), so a
-    // tile's weight rows stay in L1 while the activations stream from L2. Leftover tokens (T mod 4) take the one-row
-    // kernel.
+    // Prefill: blocks of RT weight rows × all tokens, so a block's weight rows stay in L1/L2 while the activations
+    // stream from L2. With VNNI, 512-bit tiles of up to RM rows × 2·NP tokens cover the block, smaller tiles of the
+    // same kernel taking the rows and tokens left over.
+    const tilez_table tz = tilez_for(type);
+    if (tz.tab) {
+        const int RM = tz.rm, RN = 2 * tz.np, RTZ = RM * ((16 + RM - 1) / RM);
+        for (int rb = r0; rb < r1; rb += RTZ) {
+            const int re = rb + RTZ < r1 ? rb + RTZ : r1;
+            for (int t = 0; t < T; t += RN) {
+                const int L = T - t < RN ? T - t : RN, pairs = (L + 1) / 2;
+                const uint8_t *xt = xb + (size_t)t * xStride;
+                float *ot = out + (size_t)t * outStride;
+                for (int r = rb; r < re; r += RM) {
+                    const int rm = re - r < RM ? re - r : RM;
+                    tz.tab[(rm - 1) * tz.np + pairs - 1](n, wb + (size_t)r * rowBytes, rowBytes, xt, xStride, L, ot + r, outStride);
+                }
+            }
+        }
+        return;
+    }
+    // Otherwise 4 tokens per pass over a row (the 256-bit tiles of 8 tokens where there are some); leftover tokens
+    // (T mod 4) take the one-row kernel.
     dot4_fn f4 = dot4_for(type);
     const tile_kernel tk = tile_for(type);   // RM rows × RN tokens where the CPU has VNNI
     const tile_fn ft = tk.f;

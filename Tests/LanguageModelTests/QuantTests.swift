@@ -155,9 +155,9 @@ final class QuantTests: XCTestCase {
     }
 
     /// The prefill kernels (one weight row against 4 activation rows, blocks unpacked once; with VNNI, tiles of
-    /// RM rows × RN activation rows, RN up to 16) must give exactly the one-row kernel's numbers, directly and through
-    /// quantMatmul with T = 21 (tile passes over 16 tokens, a 4-row pass, 1 left over), and quantMatmul must give the
-    /// same bits with VNNI switched off and on.
+    /// RM rows × RN activation rows, RN up to 16, and every smaller tile of the same kernel for the rows and tokens
+    /// left over) must give exactly the one-row kernel's numbers, directly and through quantMatmul with T = 21 and
+    /// shorter prompts (2–14 tokens: partial tiles only), and quantMatmul must give the same bits with VNNI off and on.
     static func checkFourRowKernel(_ type: GGMLType, _ w: UnsafeRawPointer, rows: Int, cols: Int, seed: UInt64,
                                    _ label: String, file: StaticString = #filePath, line: UInt = #line) {
         let T = 21
@@ -191,17 +191,36 @@ final class QuantTests: XCTestCase {
                     let one = confab_dot(Int32(type.rawValue), Int32(cols), w + (1 + r) * W.rowBytes, xq + (2 + t) * stride)
                     XCTAssertEqual(tile[t * rows + r].bitPattern, one.bitPattern, "\(label) tile row \(r) token \(t): \(tile[t * rows + r]) vs \(one)", file: file, line: line)
                 } }
+                // every smaller tile: rm' rows × t' tokens, nothing written past them
+                for pr in 1...rm { for pt in 1...rn {
+                    var part = [Float](repeating: .nan, count: 16 * rows)
+                    let ok = confab_tile_part(Int32(type.rawValue), Int32(pr), Int32(pt), Int32(cols), w + W.rowBytes, W.rowBytes,
+                                              xq + 2 * stride, stride, &part, rows)
+                    if mode == 1 && ![GGMLType.q4_1, .q5_1].contains(type) { XCTAssertEqual(ok, 1, "\(label): no \(pr)×\(pt) tile", file: file, line: line) }
+                    guard ok == 1 else { continue }
+                    for r in 0..<rows { for t in 0..<16 {
+                        let v = part[t * rows + r]
+                        if r < pr && t < pt {
+                            XCTAssertEqual(v.bitPattern, tile[t * rows + r].bitPattern, "\(label) \(pr)×\(pt) tile row \(r) token \(t)", file: file, line: line)
+                        } else {
+                            XCTAssertTrue(v.isNaN, "\(label) \(pr)×\(pt) tile wrote row \(r) token \(t)", file: file, line: line)
+                        }
+                    } }
+                } }
             }
         }
         var batched = [Float](repeating: .nan, count: T * rows), single = [Float](repeating: .nan, count: rows)
         let scratch = ActivationScratch(bytes: T * (cols / 32 + 1) * 40 + 4096)
         if vnni == 1 {
-            var plain = [Float](repeating: .nan, count: T * rows)
-            _ = confab_vnni(0)
-            quantMatmul(W, x, rows: T, into: &plain, scratch: scratch)
-            _ = confab_vnni(1)
-            quantMatmul(W, x, rows: T, into: &batched, scratch: scratch)
-            XCTAssertEqual(plain.map(\.bitPattern), batched.map(\.bitPattern), "\(label): batched, VNNI off vs on", file: file, line: line)
+            for t in [2, 3, 5, 6, 7, 14, T] {
+                var plain = [Float](repeating: .nan, count: t * rows), tiled = [Float](repeating: .nan, count: t * rows)
+                let xt = Array(x[0..<(t * cols)])
+                _ = confab_vnni(0)
+                quantMatmul(W, xt, rows: t, into: &plain, scratch: scratch)
+                _ = confab_vnni(1)
+                quantMatmul(W, xt, rows: t, into: &tiled, scratch: scratch)
+                XCTAssertEqual(plain.map(\.bitPattern), tiled.map(\.bitPattern), "\(label): \(t) tokens, VNNI off vs on", file: file, line: line)
+            }
             // one token (decode): groups of 8 rows two to a zmm register with VNNI, the rows left over one at a time
             var plainOne = [Float](repeating: .nan, count: rows), vnniOne = [Float](repeating: .nan, count: rows)
             let x0 = Array(x[0..<cols])

@@ -37,6 +37,11 @@ void confab_dot4(int type, int n, const void *w, const void *x, size_t xStride, 
 /// Returns RM·64 + RN (0 and nothing written when there is no tile kernel).
 int confab_tile(int type, int n, const void *w, size_t rowBytes, const void *x, size_t xStride, float *out, size_t outStride);
 
+/// A smaller 512-bit tile of the same kernel (rm ≤ RM rows × tokens ≤ RN activation vectors), as the prefill uses for
+/// the rows and tokens left over. Returns 0 (nothing written) when the type has no such tile or the shape is too large.
+int confab_tile_part(int type, int rm, int tokens, int n, const void *w, size_t rowBytes, const void *x, size_t xStride,
+                     float *out, size_t outStride);
+
 /// Whether the 4-row kernels of the 32-element block types use AVX-512 VNNI (identical results, fewer multiply
 /// µops). enable < 0: just report (detected on first use); 0 / 1: switch off / on where the CPU has it (tests).
 int confab_vnni(int enable);
