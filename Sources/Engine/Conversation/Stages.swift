@@ -47,10 +47,15 @@ public protocol ResponseGenerating: AnyObject, Sendable {
     /// Gets ready for a next user message after `messages` (e.g. prefills the key/value cache with the
     /// system prompt and history), in the background, so the next `reply` starts sooner. Optional.
     func prepare(_ messages: [ChatMessage])
+    /// The replies are spoken as they are written (a conversation says so once). An implementation that shares the
+    /// CPU with speech synthesis then lets each sentence it completes reach the synthesizer before computing on.
+    /// Optional.
+    func repliesWillBeSpoken()
 }
 
 extension ResponseGenerating {
     public func prepare(_ messages: [ChatMessage]) {}
+    public func repliesWillBeSpoken() {}
 }
 
 // MARK: Speech synthesis

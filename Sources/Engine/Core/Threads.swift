@@ -40,18 +40,35 @@ public enum EngineThreads {
 /// and waits for the slowest part, and a part preempted by the other stage holds up the whole product (a first
 /// sentence's synthesis took 260–340 ms instead of ~55 while the model went on writing numbers). So the model
 /// waits before its next token while speech is being synthesized; it is far ahead of playback.
+///
+/// A sentence reaches the synthesizer through two task hops after the token that completed it, and by then the model
+/// had started its next token (~50 ms with the 1.5B model) beside the synthesis of the reply's first words. So the
+/// work is counted from the moment it is handed over (`begin`, before it is queued), and after a token that may
+/// complete a sentence or clause the model gives the hand-over a moment to arrive (`expect`).
 public enum ForegroundWork {
     private static let running = ManagedAtomic<Int>(0)
 
+    /// Foreground work handed over now and run later (queued): counts from now until `end()`.
+    public static func begin() { running.wrappingIncrement(ordering: .relaxed) }
+    public static func end() { running.wrappingDecrement(ordering: .relaxed) }
+
     /// Runs `body` (synthesis) with background work held back.
     public static func run<T>(_ body: () throws -> T) rethrows -> T {
-        running.wrappingIncrement(ordering: .relaxed)
-        defer { running.wrappingDecrement(ordering: .relaxed) }
+        begin()
+        defer { end() }
         return try body()
     }
 
     /// Background work (the next token) waits here while foreground work runs, or until `isCancelled`.
     public static func yield(isCancelled: () -> Bool) {
         while running.load(ordering: .relaxed) > 0 && !isCancelled() { usleep(250) }
+    }
+
+    /// Waits up to `microseconds` for foreground work to be handed over (returns at once if some is), then yields
+    /// to it: for the moment after text that may complete what a listener waits for.
+    public static func expect(microseconds: Int, isCancelled: () -> Bool) {
+        var waited = 0
+        while running.load(ordering: .relaxed) == 0 && waited < microseconds && !isCancelled() { usleep(100); waited += 100 }
+        yield(isCancelled: isCancelled)
     }
 }

@@ -117,16 +117,17 @@ public final class PiperSynthesizer: SpeechSynthesizing, @unchecked Sendable {
         AsyncThrowingStream { continuation in
             let cancelled = CancelFlag()
             continuation.onTermination = { _ in cancelled.set() }
+            // Ahead of playback, a listener is waiting: the language model holds back from now (not only once the
+            // queue gets to it) until the text is spoken.
+            ForegroundWork.begin()
             queue.async { [self] in
+                defer { ForegroundWork.end() }
                 do {
-                    // Ahead of playback, a listener is waiting: the language model holds back meanwhile.
-                    try ForegroundWork.run {
-                        let sentences = try voice.phonemize(text)
-                        try synthesize(sentences) { piece in
-                            if cancelled.isSet { return false }
-                            continuation.yield(piece)
-                            return true
-                        }
+                    let sentences = try voice.phonemize(text)
+                    try synthesize(sentences) { piece in
+                        if cancelled.isSet { return false }
+                        continuation.yield(piece)
+                        return true
                     }
                     continuation.finish()
                 } catch {
