@@ -48,9 +48,9 @@ final class SentenceChunkerTests: XCTestCase {
     }
 
     func testFirstChunkCutsEarlyAtAClause() {
-        let text = "The weather in Paris today is mild and sunny, with a light breeze from the west, and it stays dry until the evening when clouds arrive."
+        let text = "The weather in Paris today is quite mild, with a light breeze from the west, and it stays dry until the evening when clouds arrive."
         let c = chunks(text)
-        XCTAssertEqual(c.first, "The weather in Paris today is mild and sunny,")
+        XCTAssertEqual(c.first, "The weather in Paris today is quite mild,")
         XCTAssertEqual(c.joined(separator: " "), text)
         // Later clauses only once a chunk is long (default 80 characters).
         XCTAssertEqual(c.count, 2, "\(c)")
@@ -121,6 +121,35 @@ final class SentenceChunkerTests: XCTestCase {
         XCTAssertEqual(c.append(" and"), [], "\"and\" may still go on (\"android\")")
         XCTAssertEqual(c.append(" eating well."), ["A good routine includes getting enough sleep"])
         XCTAssertEqual(c.finish(), ["and eating well."])
+    }
+
+    /// A conjunction opens a clause (or a list's last item) wherever it stands, so the first chunk may end before one
+    /// sooner (20 characters); other phrase starters may sit inside a noun phrase and wait for 36.
+    func testFirstChunkCutsSoonerBeforeAConjunction() {
+        XCTAssertEqual(chunks("Water boils at 100 degrees Celsius or 212 degrees Fahrenheit at sea level."),
+                       ["Water boils at 100 degrees Celsius", "or 212 degrees Fahrenheit at sea level."])
+        XCTAssertEqual(chunks("Mix the flour with the sugar and add two eggs."),
+                       ["Mix the flour with the sugar", "and add two eggs."])
+        XCTAssertEqual(chunks("The chemical symbol for gold is Au, from the Latin aurum."),
+                       ["The chemical symbol for gold is Au,", "from the Latin aurum."], "a preposition at 20: no cut")
+        XCTAssertEqual(chunks("Salt and pepper are common spices."), ["Salt and pepper are common spices."], "under 20")
+        XCTAssertEqual(chunks("The weather in Paris today is mild and sunny."), ["The weather in Paris today is mild", "and sunny."])
+        var p = SentenceChunker.Parameters()
+        p.firstConjunctionMinLength = 36
+        XCTAssertEqual(chunks("Water boils at 100 degrees Celsius or 212 degrees Fahrenheit.", pieceLength: 3, p),
+                       ["Water boils at 100 degrees Celsius or 212 degrees Fahrenheit."])
+    }
+
+    /// Text cut mid-sentence is spoken as a clause: a comma for the voice, which then rises and pauses instead of
+    /// falling as at a sentence's end. Text that ends in punctuation is left as it is.
+    func testSpeechOfATextCutMidSentenceEndsAsAClause() {
+        XCTAssertEqual(SpeakableText.endingAsClause("Water boils at 100 degrees Celsius"), "Water boils at 100 degrees Celsius,")
+        XCTAssertEqual(SpeakableText.endingAsClause("It has 8 legs"), "It has 8 legs,")
+        XCTAssertEqual(SpeakableText.endingAsClause("It is Paris."), "It is Paris.")
+        XCTAssertEqual(SpeakableText.endingAsClause("Really?"), "Really?")
+        XCTAssertEqual(SpeakableText.endingAsClause("First, this:"), "First, this:")
+        XCTAssertEqual(SpeakableText.endingAsClause("(see above)"), "(see above)")
+        XCTAssertEqual(SpeakableText.endingAsClause(""), "")
     }
 
     func testReplySpeechFilterDropsCodeBlocksAcrossChunksAndMarkup() {

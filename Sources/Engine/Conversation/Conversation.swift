@@ -107,6 +107,7 @@ public final class Conversation: @unchecked Sendable {
         pttBuffer = .allocate(capacity: max(pttCapacity, 1)); pttBuffer.initialize(repeating: 0, count: max(pttCapacity, 1))
         // The system prompt goes into the model's cache now, not in the first turn's latency.
         configuration.generator.prepare(messages)
+        configuration.generator.repliesWillBeSpoken()
     }
 
     deinit {
@@ -628,7 +629,7 @@ public final class Conversation: @unchecked Sendable {
         let piece = max(1, min(maxAhead / 2, 1 << 20))      // audio goes in pieces that fit
         for await chunk in chunks {
             if Task.isCancelled || lock.withLock({ t.cancelled }) { break }
-            let say = speakable.speakable(chunk)
+            let say = SpeakableText.endingAsClause(speakable.speakable(chunk))
             let sentence = lock.withLock { () -> Int in
                 t.sentences.append(ReplyTurn.Sentence(text: chunk, start: t.enqueuedEnd, end: t.enqueuedEnd))
                 return t.sentences.count - 1

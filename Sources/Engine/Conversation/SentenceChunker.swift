@@ -18,6 +18,10 @@ public struct SentenceChunker: Sendable {
         /// The first chunk may end before a word that opens a phrase ("and", "which", "because", "with"…) once it
         /// has this many characters: a long first sentence without commas is not waited for to its end.
         public var firstPhraseMinLength = 36
+        /// … and before a conjunction ("and", "or", "but", "because", "which"…) once it has this many: those open a
+        /// clause or the last item of a list wherever they stand, where a preposition may sit inside a noun phrase
+        /// ("the symbol for gold"). The speech of such a chunk ends as a clause (`SpeakableText.endingAsClause`).
+        public var firstConjunctionMinLength = 20
         /// Later chunks end at a clause boundary once they have this many characters.
         public var clauseMinLength = 80
         /// A chunk with no boundary at all is cut at the last space before this length.
@@ -103,8 +107,9 @@ public struct SentenceChunker: Sendable {
             default: break
             }
             if ch.isWhitespace { lastSpace = i } else { letters += 1 }
-            if chunksEmitted == 0 && ch == " " && i >= parameters.firstPhraseMinLength && !inQuote && parens == 0
-                && i > 0 && c[i - 1].isLetter, let end = phraseWordEnd(after: i), end < n, !c[end].isLetter {
+            if chunksEmitted == 0 && ch == " " && i >= min(parameters.firstPhraseMinLength, parameters.firstConjunctionMinLength)
+                && !inQuote && parens == 0 && i > 0 && c[i - 1].isLetter, let (end, conjunction) = phraseWordEnd(after: i),
+                end < n, !c[end].isLetter, i >= (conjunction ? parameters.firstConjunctionMinLength : parameters.firstPhraseMinLength) {
                 return i + 1                          // "Sleeping better can help reduce stress | and improve your mood."
             }
 
@@ -172,16 +177,22 @@ public struct SentenceChunker: Sendable {
     static let phraseStarters: Set<String> = [
         "and", "but", "or", "so", "because", "which", "who", "where", "when", "while", "that", "with", "without",
         "for", "to", "like", "including", "especially", "although", "though", "since", "until", "unless", "after",
-        "before", "during", "such", "than", "by", "from",
+        "before", "during", "such", "than", "by", "from", "whereas",
     ]
 
-    /// The end index of the word after the space at `i` when it is one of `phraseStarters` (nil otherwise, or when the
-    /// word may still go on).
-    private func phraseWordEnd(after i: Int) -> Int? {
+    /// Of the phrase starters, those that open a clause or a list's last item wherever they stand.
+    static let conjunctions: Set<String> = [
+        "and", "but", "or", "because", "which", "who", "while", "although", "though", "unless", "whereas",
+    ]
+
+    /// The end index of the word after the space at `i` when it is one of `phraseStarters`, and whether it is a
+    /// conjunction (nil otherwise, or when the word may still go on).
+    private func phraseWordEnd(after i: Int) -> (Int, Bool)? {
         var k = i + 1
         while k < pending.count && pending[k].isLetter && k - i <= 10 { k += 1 }
         guard k > i + 1, k < pending.count else { return nil }
-        return Self.phraseStarters.contains(String(pending[(i + 1)..<k]).lowercased()) ? k : nil
+        let word = String(pending[(i + 1)..<k]).lowercased()
+        return Self.phraseStarters.contains(word) ? (k, Self.conjunctions.contains(word)) : nil
     }
 
     /// Whether the punctuation at `i` ends a sentence without looking further: ! and ?, and a full stop after a word

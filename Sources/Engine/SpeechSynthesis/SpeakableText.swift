@@ -3,6 +3,13 @@ import Foundation
 /// Text written for the screen made fit to be spoken: markdown markup, code blocks, URLs and emoji are
 /// removed or said in words; then split into sentences so synthesis can start on the first one.
 public enum SpeakableText {
+    /// Speakable text that stops mid-sentence (a reply's chunk cut before a phrase, a list item) ends in a comma for the
+    /// voice: it then rises and pauses as before the rest of a sentence, instead of falling as at a sentence's end.
+    public static func endingAsClause(_ text: String) -> String {
+        guard let last = text.last, last.isLetter || last.isNumber else { return text }
+        return text + ","
+    }
+
     /// Markdown/code/URL/emoji clean-up. Keeps sentence punctuation.
     public static func clean(_ text: String) -> String {
         var lines: [String] = []
