@@ -28,7 +28,7 @@ struct ServeCommand: AsyncParsableCommand {
         stderr; "listening on …" (and "wyoming on …") on stdout.
 
         Defaults: --host 127.0.0.1  --port 8000  --asr tiny.en
-                  --voice en_US-joe-medium  --llm qwen2.5-coder-0.5b
+                  --voice en_US-joe-medium  --llm \(DefaultLanguageModel.helpText)
                   --queue-depth 4  --max-upload-mb 25 (JSON bodies: 1 MiB)
                   --request-timeout 300  --idle-timeout 30  --ctx 4096
                   no API key (--api-key or CONFAB_SERVE_API_KEY: every /v1
@@ -47,7 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-key"), help: "Require `Authorization: Bearer KEY` on /v1 requests (default: the CONFAB_SERVE_API_KEY variable, else none).") var apiKey: String?
     @Option(help: "Whisper models to serve (repeatable; the first is whisper-1; default: tiny.en).") var asr: [String] = []
     @Option(help: "Piper voices to serve (repeatable; the first is tts-1's voice; default: en_US-joe-medium).") var voice: [String] = []
-    @Option(help: "Language models to serve (repeatable; default: qwen2.5-coder-0.5b).") var llm: [String] = []
+    @Option(help: "Language models to serve (repeatable; default: the conversation's, see above).") var llm: [String] = []
     @Option(name: .customLong("queue-depth"), help: "Requests that may wait per model while it works; more get 429.") var queueDepth = 4
     @Option(name: .customLong("max-upload-mb"), help: "Largest audio upload, in MiB.") var maxUploadMB = 25
     @Option(name: .customLong("request-timeout"), help: "Seconds a request may take (waiting included) before 504.") var requestTimeout = 300.0

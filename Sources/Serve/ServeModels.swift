@@ -9,7 +9,8 @@ public struct ServeConfiguration: Sendable {
     /// Model names from the store (or paths); the first of each kind is the default.
     public var asrModels = ["tiny.en"]
     public var voices = ["en_US-joe-medium"]
-    public var llms = ["qwen2.5-coder-0.5b"]
+    /// Default: the conversation's default language model (the 1.5B, or the 0.5B where memory is short).
+    public var llms = [DefaultLanguageModel.currentName]
     /// Requests that may wait for a busy model, beyond the one it is working on; more get 429.
     public var maxWaiting = 4
     /// Largest request bodies: an uploaded audio file, and a JSON request.
