@@ -19,8 +19,21 @@ public final class SpinningPool: @unchecked Sendable {
     private var job: ((Int) -> Void)?
     private var jobParts = 0          // workers with index < jobParts run the job
     private var started = 0           // worker threads running (their indices are 1...started)
+    // Contention (guarded by `serial`): see `run`.
+    private var lateJoins = 0
+    private var soloUntil: UInt64 = 0
 
-    private init() {}
+    /// A join is late when the workers finish this long after the caller's own part (and later than the part took).
+    static let lateJoinNanoseconds: UInt64 = 300_000
+    /// Late joins in a row (net of timely ones) that make the pool run its jobs on the caller alone, and for how long
+    /// before it tries the workers again.
+    static let lateJoinsForSolo = 4
+    static let soloNanoseconds: UInt64 = 250_000_000
+    /// Jobs run on the caller alone so far because the workers were late (for tests and benchmarks).
+    public private(set) var soloJobs = 0
+
+    /// The engine uses `shared`; tests make their own.
+    init() {}
 
     /// Splits 0..<n into at most EngineThreads.count contiguous chunks and runs them at once (the caller runs one).
     public func parallelChunks(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
@@ -34,8 +47,20 @@ public final class SpinningPool: @unchecked Sendable {
     }
 
     /// Calls body(0) on this thread and body(1..<parts) on the workers; returns when all are done.
+    ///
+    /// On a machine whose cores are busy with other programs' work, a worker is often descheduled when a job comes,
+    /// and the caller waits a scheduler time slice (milliseconds) at a join of a 50 µs job: beside four CPU-bound
+    /// processes a 1.5B decode step took ~400 ms instead of ~50. So when joins keep coming late, the pool runs every
+    /// part on the caller, one after the other (the same parts, so the same results), for a quarter of a second,
+    /// then tries the workers again.
     public func run(_ parts: Int, _ body: (Int) -> Void) {
         serial.lock(); defer { serial.unlock() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        if start < soloUntil {
+            soloJobs += 1
+            for w in 0..<parts { body(w) }
+            return
+        }
         ensureWorkers(parts - 1)
         withoutActuallyEscaping(body) { b in
             // the body itself, not a closure wrapped around it (that was a heap allocation per job)
@@ -47,6 +72,7 @@ public final class SpinningPool: @unchecked Sendable {
             cond.broadcast()
             cond.unlock()
             b(0)
+            let own = DispatchTime.now().uptimeNanoseconds
             var spins = 0
             while pending.load(ordering: .acquiring) > 0 {
                 confab_pause()
@@ -54,6 +80,14 @@ public final class SpinningPool: @unchecked Sendable {
                 if spins & 1023 == 0 { sched_yield() }   // a descheduled worker on a busy machine
             }
             job = nil
+            let end = DispatchTime.now().uptimeNanoseconds
+            let waited = end - own, ownPart = own - start
+            if waited > Self.lateJoinNanoseconds && waited > ownPart {
+                lateJoins += 1
+                if lateJoins >= Self.lateJoinsForSolo { lateJoins = 0; soloUntil = end + Self.soloNanoseconds }
+            } else if lateJoins > 0 {
+                lateJoins -= 1
+            }
         }
     }
 
