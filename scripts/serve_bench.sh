@@ -31,8 +31,8 @@ curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null || { echo "serve_bench: c
 # The clip: one spoken request, 16 kHz mono, padded (or cut) to exactly 5.00 s.
 curl -sf -H 'Content-Type: application/json' -o "$WORK/said.wav" "http://127.0.0.1:$PORT/v1/audio/speech" \
   -d '{"model":"tts-1","voice":"alloy","input":"Please set a timer for ten minutes, and remind me to take the bread out of the oven."}'
-sox -q "$WORK/said.wav" "$WORK/said16.wav" rate 16000      # (the streamed WAV's header has no length; sox reads to the end)
-sox "$WORK/said16.wav" "$WORK/clip5.wav" pad 0 5 trim 0 5
+sox -V1 "$WORK/said.wav" "$WORK/said16.wav" rate 16000      # (the streamed WAV's header has no length; sox reads to the end)
+sox -V1 "$WORK/said16.wav" "$WORK/clip5.wav" pad 0 5 trim 0 5   # 4.2 s of speech, then silence
 echo "confab $(git rev-parse --short HEAD), $(nproc) CPUs, threads $THREADS; clip $(soxi -D "$WORK/clip5.wav") s" >&2
 python3 scripts/serve_bench.py --confab "$CONFAB" --port "$PORT" --clip "$WORK/clip5.wav" --threads "$THREADS" \
   --rounds "$ROUNDS" --sentence "$SENTENCE"
