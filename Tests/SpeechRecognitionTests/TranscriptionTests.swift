@@ -40,6 +40,19 @@ final class TranscriptionTests: XCTestCase {
         }
     }
 
+    /// Beam search ends on the likely reply, not on the first five unlikely endings. tts_three_sentences.wav is
+    /// wyoming-bench's third default text spoken by Piper en_US-joe-medium (16 kHz): beam 5 used to stop at
+    /// "…remarkably natural" (eot candidates ranked below the live beams counted as finished hypotheses), which
+    /// faster-whisper (CTranslate2) at beam 5 and Confab at beam 1 transcribe whole.
+    func testBeamSearchDoesNotStopOnUnlikelyEndings() throws {
+        let audio = try WhisperTranscriber.readAudio(try Fixtures.url("tts_three_sentences.wav").path)
+        for beam in [1, 5] {
+            let t = try transcriber("tiny.en", beam: beam).transcribe(audio)
+            XCTAssertTrue(words(t.text).contains("remarkably natural audio"), "beam \(beam): \(t.text)")
+            XCTAssertTrue(words(t.text).hasSuffix("we benchmark them to compare performance"), "beam \(beam): \(t.text)")
+        }
+    }
+
     func testFrontCenterFromAlsaUtils() throws {
         let t = try transcriber("tiny.en").transcribe(try WhisperTranscriber.readAudio("/usr/share/sounds/alsa/Front_Center.wav"))
         XCTAssertEqual(words(t.text), "front center", t.text)

@@ -109,8 +109,13 @@ public struct WhisperDecoder {
     private struct Hyp { var tokens: [Int]; var score: Float }
 
     /// Beam search over log-probabilities; finished hypotheses are ranked by score / length^lengthPenalty.
-    /// Each step filters every live beam's logits row in place (model.logits row b) and takes its best K+1 tokens,
-    /// the beams spread over the engine threads.
+    /// Each step filters every live beam's logits row in place (model.logits row b) and takes its best 2K tokens,
+    /// the beams spread over the engine threads. As CTranslate2 (faster-whisper) does: of the best 2K candidates
+    /// over all beams, only the first K count; one of those that ends (eot) is a finished hypothesis and its place
+    /// goes to the next candidate past K that does not end; the search stops when K × patience hypotheses have
+    /// finished. (An eot ranked below the K live candidates is not a finished hypothesis: counting those let five
+    /// unlikely early endings stop the search before the likely reply ended, "…remarkably natural" for a sentence
+    /// that went on "audio. We benchmark them…".)
     private func beamSearch(prompt: [Int], firstLogits: UnsafeMutablePointer<Float>, noSpeech: Float, maxNew: Int, options o: WhisperDecodingOptions) -> WhisperDecodingResult {
         let V = model.config.nVocab, C = model.config.nTextCtx
         let K = min(o.beamSize, model.maxBeams)
@@ -119,9 +124,10 @@ public struct WhisperDecoder {
         var finished: [Hyp] = []
         var pos = prompt.count
         var step = 0
-        // best K+1 (log-probability, token) of each live beam, best first; count per beam
-        let topScore = UnsafeMutablePointer<Float>.allocate(capacity: (K + 1) * K)
-        let topToken = UnsafeMutablePointer<Int>.allocate(capacity: (K + 1) * K)
+        // best N = 2K (log-probability, token) of each live beam, best first; count per beam
+        let N = 2 * K
+        let topScore = UnsafeMutablePointer<Float>.allocate(capacity: N * K)
+        let topToken = UnsafeMutablePointer<Int>.allocate(capacity: N * K)
         let topCount = UnsafeMutablePointer<Int>.allocate(capacity: K)
         defer { topScore.deallocate(); topToken.deallocate(); topCount.deallocate() }
         nonisolated(unsafe) let (ts, tt, tc, logits0, logits) = (topScore, topToken, topCount, firstLogits, model.logits.pointer)
@@ -132,38 +138,40 @@ public struct WhisperDecoder {
                     let row = first ? logits0 : logits + b * V
                     process(row, generated: live[b].tokens, options: o)
                     // insertion into a short sorted list; a later token never passes an equal earlier one
-                    let s = ts + b * (K + 1), t = tt + b * (K + 1)
+                    let s = ts + b * N, t = tt + b * N
                     var n = 0
                     for tok in 0..<V {
                         let v = row[tok]
-                        if v == -Float.infinity || (n == K + 1 && !(v > s[K])) { continue }
-                        var j = min(n, K)
+                        if v == -Float.infinity || (n == N && !(v > s[N - 1])) { continue }
+                        var j = min(n, N - 1)
                         while j > 0 && s[j - 1] < v { s[j] = s[j - 1]; t[j] = t[j - 1]; j -= 1 }
                         s[j] = v; t[j] = tok
-                        n = min(n + 1, K + 1)
+                        n = min(n + 1, N)
                     }
                     tc[b] = n
                 }
             }
             var cands: [(score: Float, beam: Int, token: Int)] = []
             for (b, h) in live.enumerated() {
-                for j in 0..<topCount[b] { cands.append((h.score + topScore[b * (K + 1) + j], b, topToken[b * (K + 1) + j])) }
+                for j in 0..<topCount[b] { cands.append((h.score + topScore[b * N + j], b, topToken[b * N + j])) }
             }
             cands.sort { $0.score > $1.score }
+            if cands.count > N { cands.removeLast(cands.count - N) }
             var next: [Hyp] = [], parents: [Int] = []
-            for c in cands {
+            var secondary = K                      // the next candidate past the first K that may take a place
+            for k in 0..<min(K, cands.count) {
+                var c = cands[k]
                 if c.token == vocab.eot {
-                    if finished.count < target { finished.append(Hyp(tokens: live[c.beam].tokens, score: c.score)) }
-                } else if next.count < K {
-                    next.append(Hyp(tokens: live[c.beam].tokens + [c.token], score: c.score)); parents.append(c.beam)
+                    finished.append(Hyp(tokens: live[c.beam].tokens, score: c.score))
+                    guard let j = (secondary..<cands.count).first(where: { cands[$0].token != vocab.eot }) else { secondary = cands.count; continue }
+                    c = cands[j]; secondary = j + 1
                 }
-                if next.count >= K && finished.count >= target { break }
+                next.append(Hyp(tokens: live[c.beam].tokens + [c.token], score: c.score)); parents.append(c.beam)
             }
             step += 1
-            if finished.count >= target || next.isEmpty || step >= maxNew || pos >= C {
-                if finished.isEmpty { finished = next }
-                break
-            }
+            let lastStep = step >= maxNew || pos >= C
+            if lastStep { finished += next }      // out of room: the live beams end here too
+            if finished.count >= target || next.isEmpty || lastStep { break }
             model.reorderCache(parents: parents, length: pos)
             live = next
             model.decodeStep(live.map { $0.tokens.last ?? vocab.eot }, position: pos)

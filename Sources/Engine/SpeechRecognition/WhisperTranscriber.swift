@@ -197,7 +197,10 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
             if seek <= previousSeek { seek = previousSeek + segmentSize }   // never loop on a window (degenerate timestamps)
             for seg in current {
                 let text = vocab.decode(seg.tokens)
-                if seg.start == seg.end || text.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+                // No letter or digit ("  . . . ." from a hum at beam 5, as faster-whisper at temperature 0 hears it):
+                // faster-whisper retries such a window at higher temperatures (its compression ratio is over 2.4)
+                // and then drops it as no speech; Confab has no sampling fallback and drops the text.
+                if seg.start == seg.end || !text.contains(where: { $0.isLetter || $0.isNumber }) { continue }
                 allTokens += seg.tokens
                 segments.append(TranscriptSegment(start: seg.start, end: seg.end, text: text))
             }
