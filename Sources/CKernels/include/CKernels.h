@@ -69,6 +69,12 @@ void confab_i8_quantize_rows(const float *x, int M, int K, size_t ldx, uint8_t *
 /// p0..<p1 (16 outputs each; outputs ≥ N are not written). A variant above what the CPU has runs as the best it has.
 void confab_i8_gemm(int variant, const uint8_t *qa, const float *sa, int M, int Kp, const int8_t *packed, const float *sw,
                     const int32_t *colsum, const float *bias, int N, int p0, int p1, float *y, size_t ldy, int accumulate);
+// MARK: GELU (gelu.c)
+/// The fastest GELU variant this CPU runs: 2 AVX-512 (16 lanes), 1 AVX2 (8 lanes), 0 plain C.
+int confab_gelu_best_variant(void);
+/// Exact-form GELU in place (erf by Abramowitz–Stegun 7.1.26, |error| ≤ 1.5e-7), variant as above (< 0: the best;
+/// one above what the CPU has runs as the best it has).
+void confab_gelu(int variant, float *x, size_t n);
 // MARK: 16-bit integer attention (iattn.c), AVX-512 VNNI only
 /// Whether confab_attn16_head can run here.
 int confab_attn16_available(void);
