@@ -2,7 +2,7 @@
 # Parity and speed of Confab's Whisper against faster-whisper (dev only; never a run-time dependency).
 # Usage: scripts/asr_parity.sh [--model tiny.en|base|DIR] [--threads N] [--rounds N] [--margins 100,200] [--skip-speed] [--beam5]
 #        [--variant NAME=FLAGS ...] [--variant-beam 5]   (transcripts of other `confab transcribe` settings vs faster-whisper and the truth)
-#        [--precision f32|mixed|int8 ...]   (transcripts per precision; the first is the one timed)
+#        [--precision f32|mixed|int8|bf16 ...]   (transcripts per precision; the first is the one timed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=scripts/.venv-asr

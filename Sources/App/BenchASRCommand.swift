@@ -20,7 +20,7 @@ struct BenchASR: ParsableCommand {
     @Option(help: "Threads.") var threads: Int?
     @Flag(help: "Encode only the frames holding audio (+ --margin): faster on short audio, but transcripts can differ.") var shortWindow = false
     @Option(help: "With --short-window: extra 10 ms frames encoded after the audio.") var margin = 100
-    @Option(help: "Matrix arithmetic: f32 (the reference), mixed (16-bit integer attention; default where the CPU has AVX-512 VNNI) or int8 (fastest, CTranslate2-like accuracy).") var precision: String?
+    @Option(help: "Matrix arithmetic: f32 (the reference), mixed (16-bit integer attention; default where the CPU has AVX-512 VNNI), int8 (fastest, CTranslate2-like accuracy) or bf16 (mixed with bfloat16 encoder products, AVX512-BF16 only; elsewhere the default runs).") var precision: String?
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
@@ -30,7 +30,7 @@ struct BenchASR: ParsableCommand {
             o.decoding.beamSize = max(1, beam)
             o.encoderMarginFrames = shortWindow ? max(0, margin) : nil
             if let precision {
-                guard let p = WhisperPrecision(rawValue: precision) else { throw ValidationError("--precision must be f32, mixed or int8") }
+                guard let p = WhisperPrecision(rawValue: precision) else { throw ValidationError("--precision must be f32, mixed, int8 or bf16") }
                 o.precision = p
             }
             let asr = try WhisperTranscriber(directory: try ModelStore().resolve(model, kind: .whisper), options: o)

@@ -1,4 +1,5 @@
 import XCTest
+import CKernels
 import Foundation
 @testable import Engine
 
@@ -30,5 +31,43 @@ final class FastMathTests: XCTestCase {
         g.withUnsafeMutableBufferPointer { geluInPlaceFast($0.baseAddress!, count: $0.count) }
         h.withUnsafeMutableBufferPointer { geluInPlace($0.baseAddress!, count: $0.count) }
         for i in g.indices { XCTAssertEqual(g[i], h[i], accuracy: 1e-6) }
+    }
+
+    /// Every GELU variant this CPU runs (AVX-512, AVX2, plain C) against the exact GELU in double precision on
+    /// [−10, 10], far tails (no NaN: e^(−z²) underflows to 0), and every tail length of the vector loops.
+    func testGELUVariantsMatchTheExactFunction() {
+        let best = confab_gelu_best_variant()
+        XCTAssertEqual(best, confab_cpu_vector_level())
+        XCTAssertGreaterThanOrEqual(best, 1)        // AVX2 is the floor on x86-64
+        let m = 200_001
+        let xs = (0..<m).map { Float($0 - m / 2) * 0.0001 }
+        var outs: [[Float]] = []
+        for v in 0...best {
+            var y = xs
+            y.withUnsafeMutableBufferPointer { geluInPlaceFast($0.baseAddress!, count: $0.count, variant: v) }
+            var worst = 0.0
+            for i in 0..<m {
+                let x = Double(xs[i])
+                worst = max(worst, abs(Double(y[i]) - 0.5 * x * (1 + erf(x / 2.0.squareRoot()))))
+            }
+            XCTAssertLessThan(worst, 4e-7, "variant \(v)")
+            var far: [Float] = [-1e30, -200, -30, 30, 200, 1e30, 0, -0.0]
+            far.withUnsafeMutableBufferPointer { geluInPlaceFast($0.baseAddress!, count: $0.count, variant: v) }
+            XCTAssertEqual(Array(far[3...]), [30, 200, 1e30, 0, 0], "variant \(v)")
+            XCTAssertEqual(Array(far[..<3]).map(abs), [0, 0, 0], "variant \(v)")    // zero, not denormal (slow products after)
+            XCTAssertFalse(y.contains { $0 != 0 && abs($0) < Float.leastNormalMagnitude }, "variant \(v): denormal output")
+            outs.append(y)
+        }
+        var all = xs
+        all.withUnsafeMutableBufferPointer { geluInPlaceFast($0.baseAddress!, count: $0.count) }
+        XCTAssertEqual(all, outs[Int(best)])                   // the default is the best variant
+        // tails: a prefix of every length gives the values the long run gave
+        for v in 0...best {
+            for n in 1...40 {
+                var y = Array(xs[100_000..<(100_000 + n)])
+                y.withUnsafeMutableBufferPointer { geluInPlaceFast($0.baseAddress!, count: n, variant: v) }
+                XCTAssertEqual(y, Array(outs[Int(v)][100_000..<(100_000 + n)]), "variant \(v) n \(n)")
+            }
+        }
     }
 }

@@ -74,6 +74,34 @@ void confab_i8_quantize_rows(const float *x, int M, int K, size_t ldx, uint8_t *
 /// p0..<p1 (16 outputs each; outputs ≥ N are not written). A variant above what the CPU has runs as the best it has.
 void confab_i8_gemm(int variant, const uint8_t *qa, const float *sa, int M, int Kp, const int8_t *packed, const float *sw,
                     const int32_t *colsum, const float *bias, int N, int p0, int p1, float *y, size_t ldy, int accumulate);
+// MARK: GELU (gelu.c)
+/// The fastest GELU variant this CPU runs: 2 AVX-512 (16 lanes), 1 AVX2 (8 lanes), 0 plain C.
+int confab_gelu_best_variant(void);
+/// Exact-form GELU in place (erf by Abramowitz–Stegun 7.1.26, |error| ≤ 1.5e-7), variant as above (< 0: the best;
+/// one above what the CPU has runs as the best it has).
+void confab_gelu(int variant, float *x, size_t n);
+// MARK: bf16 products for float models (bgemm.c)
+// Weights rounded to bfloat16 once at load, in panels of 16 rows × 2 consecutive k (vdpbf16ps's pairs); activations
+// rounded to bfloat16 per product; sums in float32. The plain variant emulates vdpbf16ps step by step (bit-identical).
+#define CONFAB_BF16_PLAIN 0
+#define CONFAB_BF16_AVX512 1
+/// Whether this CPU has AVX512-BF16 (with AVX-512 F/BW/VL/DQ).
+int confab_bf16_available(void);
+/// AVX512 where the CPU has AVX512-BF16, else PLAIN.
+int confab_bf16_best_variant(void);
+/// K rounded up to a multiple of 2, N to a multiple of 16 (packed size: Np·Kp bfloat16 values).
+int confab_bf16_padded_k(int K);
+int confab_bf16_padded_n(int N);
+/// float → bfloat16 as vcvtneps2bf16 rounds: to nearest even, denormals to zero.
+uint16_t confab_bf16_from_float(float f);
+/// W [N, K] (row stride ldw floats) → packed bfloat16 panels.
+void confab_bf16_pack(const float *W, int N, int K, size_t ldw, uint16_t *packed);
+/// x [M, K] (row stride ldx) → xa [M, lda] bfloat16 (lda ≥ K rounded up to 2; an odd K's pad element set to zero).
+void confab_bf16_round_rows(int variant, const float *x, int M, int K, size_t ldx, uint16_t *xa, size_t lda);
+/// y[m, n] (+)= Σ_k xa[m,k]·w[n,k] + bias[n] for the M rows of xa (lda apart) and the outputs of panels p0..<p1
+/// (16 outputs each; outputs ≥ N are not written). AVX512 runs as PLAIN where the CPU lacks AVX512-BF16.
+void confab_bf16_gemm(int variant, const uint16_t *xa, size_t lda, int M, int Kp, const uint16_t *packed, const float *bias, int N,
+                      int p0, int p1, float *y, size_t ldy, int accumulate);
 // MARK: 16-bit integer attention (iattn.c), AVX-512 VNNI only
 /// Whether confab_attn16_head can run here.
 int confab_attn16_available(void);

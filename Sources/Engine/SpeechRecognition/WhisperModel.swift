@@ -15,11 +15,18 @@ public struct WhisperConfig: Sendable, Equatable {
 ///   weights (quantized at load, per output row) and activations quantized per row as they come, summed exactly in
 ///   32 bits (VNNI): CTranslate2's int8 scheme, with about its accuracy (it changes a few transcripts, as
 ///   faster-whisper's int8 does).
+/// - `bf16`: mixed, plus the encoder's linear layers, conv2 and the cross-attention keys/values with bfloat16 weights
+///   (rounded at load) and activations (rounded per product), summed in float32 by AVX512-BF16's vdpbf16ps. Only
+///   where the CPU has AVX512-BF16: elsewhere a model asked for bf16 runs `preferred` (and says so in `precision`).
+///   On Intel Xeons up to Emerald Rapids vdpbf16ps issues at a quarter of the float32 FMA rate (half the multiply
+///   rate), so bf16 is slower than mixed there and not preferred.
 /// Softmax, layer norms, conv1 and the mel front end are float32 in all.
 public enum WhisperPrecision: String, Sendable, CaseIterable {
-    case f32, mixed, int8
+    case f32, mixed, int8, bf16
     /// mixed where the CPU has AVX-512 VNNI, else f32.
     public static var preferred: WhisperPrecision { Int8Kernel.hasVNNI && Attention16Workspace.available ? .mixed : .f32 }
+    /// What a model asked for this precision runs here: bf16 needs AVX512-BF16 (else `preferred`).
+    public var supported: WhisperPrecision { self == .bf16 && !Bf16Kernel.available ? .preferred : self }
 }
 
 /// Pre-norm self-attention block: LN, fused Q|K|V [3D, D], out-projection [D, D].
@@ -27,18 +34,21 @@ struct WhisperSelfAttention {
     let lnG, lnB, qkvW, qkvB, outW, outB: FloatBuffer
     var qkvH, outH: UnsafeRawPointer?                     // decoder: the same weights as stored (float16), in place
     var qkvQ, outQ: Int8Matrix?                           // int8 precision
+    var qkvB16, outB16: Bf16Matrix?                       // bf16 precision (encoder)
 }
 /// Pre-norm cross-attention block: LN, Q [D, D], fused K|V over the encoder output [2D, D], out-projection.
 struct WhisperCrossAttention {
     let lnG, lnB, qW, qB, kvW, kvB, outW, outB: FloatBuffer
     var qH, outH: UnsafeRawPointer?
     var qQ, kvQ, outQ: Int8Matrix?
+    var kvB16: Bf16Matrix?
 }
 /// Pre-norm feed-forward: LN, fc1 [F, D], GELU, fc2 [D, F].
 struct WhisperFFN {
     let lnG, lnB, w1, b1, w2, b2: FloatBuffer
     var w1H, w2H: UnsafeRawPointer?
     var w1Q, w2Q: Int8Matrix?
+    var w1B16, w2B16: Bf16Matrix?
 }
 struct WhisperEncoderLayer { let attn: WhisperSelfAttention; let ffn: WhisperFFN }
 struct WhisperDecoderLayer { let attn: WhisperSelfAttention; let cross: WhisperCrossAttention; let ffn: WhisperFFN }
@@ -51,6 +61,8 @@ public final class WhisperModel: @unchecked Sendable {
     public let precision: WhisperPrecision
     /// The int8 kernels (tests pin each variant; all give identical results).
     public let int8Kernel: Int8Kernel
+    /// The bf16 kernel (tests pin the plain one; both give identical results).
+    public let bf16Kernel: Bf16Kernel
     /// Query rows per block in the encoder's attention (scores of one block: 64 × 1500 floats = 384 KB, in L2).
     /// 128 and 256 measured the same (tiny.en encoder 282-338 ms on 2 threads, interleaved, best of 7).
     static let attentionBlock = 64
@@ -60,6 +72,8 @@ public final class WhisperModel: @unchecked Sendable {
     let encLayers: [WhisperEncoderLayer]
     /// int8: conv2's weights with the taps outermost, [D, 3·D] (k·D + c), for a product over windows of conv1's output.
     let conv2Q: Int8Matrix?
+    /// bf16: the same [D, 3·D] matrix in bfloat16.
+    let conv2B16: Bf16Matrix?
     let headQ: Int8Matrix?
     let decPos, decLnG, decLnB: FloatBuffer
     /// The token embeddings [V, D], also the tied output head. Stored as float16 (as CTranslate2 ships Whisper) they
@@ -88,12 +102,18 @@ public final class WhisperModel: @unchecked Sendable {
 
     /// Quantized activations of the int8 products (the largest: T rows of 3·D for conv2, F for fc2).
     let qScratch: Int8Activations?
+    /// Rounded activations of the bf16 products.
+    let bScratch: Bf16Activations?
     /// int8: conv1's output as rows [1 + Tm, D], row 0 zero (conv2's left padding).
     let eConv1T: FloatBuffer
     /// int8 on AVX-512 VNNI (head size 64): the encoder's attention in 16-bit integers.
     let attention16Space: Attention16Workspace?
 
-    public init(file: CTranslate2ModelFile, maxBeams: Int = 5, precision: WhisperPrecision = .f32, int8Kernel: Int8Kernel = .best) throws {
+    /// `bf16Kernel` nil: bf16 on AVX512-BF16, or `precision.supported` where the CPU lacks it; a kernel given runs
+    /// bf16 with it anywhere (the plain one emulates vdpbf16ps, slowly: tests).
+    public init(file: CTranslate2ModelFile, maxBeams: Int = 5, precision: WhisperPrecision = .f32, int8Kernel: Int8Kernel = .best,
+                bf16Kernel: Bf16Kernel? = nil) throws {
+        let precision = bf16Kernel == nil ? precision.supported : precision
         let f = file
         let c1 = try f.dims("encoder/conv1/weight")
         guard c1.count == 3 else { throw ModelFileError(path: f.path, problem: "encoder/conv1/weight has shape \(c1), expected [D, n_mels, 3]") }
@@ -119,8 +139,10 @@ public final class WhisperModel: @unchecked Sendable {
         self.maxBeams = max(1, maxBeams)
         self.precision = precision
         self.int8Kernel = int8Kernel
-        let q8 = precision == .int8
+        self.bf16Kernel = bf16Kernel ?? .best
+        let q8 = precision == .int8, b16 = precision == .bf16
         func quant(_ b: FloatBuffer, _ n: Int, _ k: Int) -> Int8Matrix? { q8 ? Int8Matrix(b.pointer, outFeatures: n, inFeatures: k) : nil }
+        func brain(_ b: FloatBuffer, _ n: Int, _ k: Int) -> Bf16Matrix? { b16 ? Bf16Matrix(b.pointer, outFeatures: n, inFeatures: k) : nil }
 
         func w(_ n: String, _ s: [Int]) throws -> FloatBuffer { try f.floats(n, expect: s) }
         func selfAttn(_ p: String) throws -> WhisperSelfAttention {
@@ -128,6 +150,7 @@ public final class WhisperModel: @unchecked Sendable {
                                          qkvW: try w("\(p)/linear_0/weight", [3 * D, D]), qkvB: try w("\(p)/linear_0/bias", [3 * D]),
                                          outW: try w("\(p)/linear_1/weight", [D, D]), outB: try w("\(p)/linear_1/bias", [D]))
             a.qkvQ = quant(a.qkvW, 3 * D, D); a.outQ = quant(a.outW, D, D)
+            if p.hasPrefix("encoder") { a.qkvB16 = brain(a.qkvW, 3 * D, D); a.outB16 = brain(a.outW, D, D) }
             return a
         }
         func ffn(_ p: String, _ F: Int) throws -> WhisperFFN {
@@ -135,17 +158,19 @@ public final class WhisperModel: @unchecked Sendable {
                                w1: try w("\(p)/linear_0/weight", [F, D]), b1: try w("\(p)/linear_0/bias", [F]),
                                w2: try w("\(p)/linear_1/weight", [D, F]), b2: try w("\(p)/linear_1/bias", [D]))
             f.w1Q = quant(f.w1, F, D); f.w2Q = quant(f.w2, D, F)
+            if p.hasPrefix("encoder") { f.w1B16 = brain(f.w1, F, D); f.w2B16 = brain(f.w2, D, F) }
             return f
         }
         conv1W = try w("encoder/conv1/weight", [D, nMels, 3]); conv1B = try w("encoder/conv1/bias", [D])
         conv2W = try w("encoder/conv2/weight", [D, D, 3]); conv2B = try w("encoder/conv2/bias", [D])
-        if q8 {
+        if q8 || b16 {
             // [o, c, k] → [o, k·D + c]: a row of conv2's input windows is then three consecutive rows of conv1's output
             let perm = FloatBuffer(count: D * 3 * D, zeroed: false)
             for o in 0..<D { for c in 0..<D { for k in 0..<3 { perm[o * 3 * D + k * D + c] = conv2W[(o * D + c) * 3 + k] } } }
-            conv2Q = Int8Matrix(perm.pointer, outFeatures: D, inFeatures: 3 * D)
+            conv2Q = q8 ? Int8Matrix(perm.pointer, outFeatures: D, inFeatures: 3 * D) : nil
+            conv2B16 = b16 ? Bf16Matrix(perm.pointer, outFeatures: D, inFeatures: 3 * D) : nil
         } else {
-            conv2Q = nil
+            conv2Q = nil; conv2B16 = nil
         }
         encPos = try w("encoder/position_encodings/encodings", encPosDims)
         encLayers = try (0..<nEnc).map { i in
@@ -177,6 +202,7 @@ public final class WhisperModel: @unchecked Sendable {
                                               outW: try w("\(p)/linear_2/weight", [D, D]), outB: try w("\(p)/linear_2/bias", [D]))
             cross.qH = half("\(p)/linear_0/weight"); cross.outH = half("\(p)/linear_2/weight")
             cross.qQ = quant(cross.qW, D, D); cross.kvQ = quant(cross.kvW, 2 * D, D); cross.outQ = quant(cross.outW, D, D)
+            cross.kvB16 = brain(cross.kvW, 2 * D, D)
             let sp = "decoder/layer_\(i)/self_attention", fp = "decoder/layer_\(i)/ffn"
             var attn = try selfAttn(sp)
             attn.qkvH = half("\(sp)/linear_0/weight"); attn.outH = half("\(sp)/linear_1/weight")
@@ -212,7 +238,8 @@ public final class WhisperModel: @unchecked Sendable {
         dCross = FloatBuffer(count: config.nTextHead * crossGroup * (D / config.nTextHead + T))
         logits = FloatBuffer(count: max(2, B) * config.nVocab)
         qScratch = q8 ? Int8Activations(maxRows: max(T, R), maxInFeatures: max(3 * D, encFF, decFF)) : nil
-        eConv1T = FloatBuffer(count: q8 ? (Tm + 1) * D : 1)
+        bScratch = b16 ? Bf16Activations(maxRows: T, maxInFeatures: max(3 * D, encFF)) : nil
+        eConv1T = FloatBuffer(count: q8 || b16 ? (Tm + 1) * D : 1)
         attention16Space = precision != .f32 && Attention16Workspace.available && D / encHeads == 64 ? Attention16Workspace(heads: encHeads, maxKeys: T) : nil
     }
 
@@ -237,7 +264,7 @@ public final class WhisperModel: @unchecked Sendable {
             if n < Tm { (dst + n).update(repeating: 0, count: Tm - n) }
         }
         let x = eX.pointer, pos = encPos.pointer
-        if let conv2Q, let qs = qScratch {
+        if conv2Q != nil || conv2B16 != nil {
             // conv1 as rows [Tm, D] (after a zero row): conv2's input window for position t is then rows 2t...2t+2,
             // one int8 product over overlapping rows 2·D apart, straight into x [T, D]
             let cols = eCols.pointer, K1 = nMels * 3
@@ -255,7 +282,11 @@ public final class WhisperModel: @unchecked Sendable {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(Tm), Int32(D), Int32(K1), 1, cols, Int32(Tm), conv1W.pointer, Int32(K1), 0, c1 + D, Int32(D))
             addBias(conv1B.pointer, to: c1 + D, rows: Tm, outFeatures: D)
             parallelGELU(c1 + D, D * Tm)
-            int8Linear(c1, rows: T, rowStride: 2 * D, weight: conv2Q, bias: conv2B.pointer, into: x, scratch: qs, kernel: int8Kernel)
+            if let conv2Q, let qs = qScratch {
+                int8Linear(c1, rows: T, rowStride: 2 * D, weight: conv2Q, bias: conv2B.pointer, into: x, scratch: qs, kernel: int8Kernel)
+            } else if let conv2B16, let bs = bScratch {
+                bf16Linear(c1, rows: T, rowStride: 2 * D, weight: conv2B16, bias: conv2B.pointer, into: x, scratch: bs, kernel: bf16Kernel)
+            }
             parallelGELU(x, D * T)
             for i in 0..<(T * D) { x[i] += pos[i] }
         } else {
@@ -275,7 +306,7 @@ public final class WhisperModel: @unchecked Sendable {
             if Task.isCancelled { return false }
             // self-attention: x += out(attn(LN(x)))
             layerNorm(x, rows: T, dim: D, gamma: L.attn.lnG.pointer, beta: L.attn.lnB.pointer, into: eH.pointer)
-            encLinear(eH.pointer, rows: T, inFeatures: D, weight: L.attn.qkvW, L.attn.qkvQ, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: eQKV.pointer)
+            encLinear(eH.pointer, rows: T, inFeatures: D, weight: L.attn.qkvW, L.attn.qkvQ, L.attn.qkvB16, bias: L.attn.qkvB.pointer, outFeatures: 3 * D, into: eQKV.pointer)
             let q = eQKV.pointer
             if let ws = attention16Space {
                 attention16(q: q, qStride: 3 * D, k: q + D, kStride: 3 * D, v: q + 2 * D, vStride: 3 * D, out: eAttn.pointer, outStride: D,
@@ -284,22 +315,26 @@ public final class WhisperModel: @unchecked Sendable {
             blockedAttention(q: q, qStride: 3 * D, k: q + D, kStride: 3 * D, v: q + 2 * D, vStride: 3 * D, out: eAttn.pointer, outStride: D,
                              queries: T, keys: T, heads: H, headDim: D / H, scale: scale, block: WhisperModel.attentionBlock, scratch: eScores.pointer)
             }
-            encLinear(eAttn.pointer, rows: T, inFeatures: D, weight: L.attn.outW, L.attn.outQ, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
+            encLinear(eAttn.pointer, rows: T, inFeatures: D, weight: L.attn.outW, L.attn.outQ, L.attn.outB16, bias: L.attn.outB.pointer, outFeatures: D, into: x, accumulate: true)
             // feed-forward: x += fc2(GELU(fc1(LN(x))))
             let F = config.nAudioFF
             layerNorm(x, rows: T, dim: D, gamma: L.ffn.lnG.pointer, beta: L.ffn.lnB.pointer, into: eH.pointer)
-            encLinear(eH.pointer, rows: T, inFeatures: D, weight: L.ffn.w1, L.ffn.w1Q, bias: L.ffn.b1.pointer, outFeatures: F, into: eFF.pointer)
+            encLinear(eH.pointer, rows: T, inFeatures: D, weight: L.ffn.w1, L.ffn.w1Q, L.ffn.w1B16, bias: L.ffn.b1.pointer, outFeatures: F, into: eFF.pointer)
             parallelGELU(eFF.pointer, T * F)
-            encLinear(eFF.pointer, rows: T, inFeatures: F, weight: L.ffn.w2, L.ffn.w2Q, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
+            encLinear(eFF.pointer, rows: T, inFeatures: F, weight: L.ffn.w2, L.ffn.w2Q, L.ffn.w2B16, bias: L.ffn.b2.pointer, outFeatures: D, into: x, accumulate: true)
         }
         layerNorm(x, rows: T, dim: D, gamma: encLnG.pointer, beta: encLnB.pointer, into: encOut.pointer)
         // cross-attention keys and values, once per window: kT[l] [D, T] = Wk · encOutᵀ + bk, v[l] [T, D] = encOut · Wvᵀ + bv
         for (l, L) in decLayers.enumerated() {
             let kT = crossKT[l].pointer, kB = L.cross.kvB.pointer
-            if let kvQ = L.cross.kvQ, let qs = qScratch {
+            if L.cross.kvQ != nil || L.cross.kvB16 != nil {
                 // [T, 2D] = K | V rows, then K transposed
                 let kv = eQKV.pointer, v = crossV[l].pointer
-                int8Linear(encOut.pointer, rows: T, weight: kvQ, bias: kB, into: kv, scratch: qs, kernel: int8Kernel)
+                if let kvQ = L.cross.kvQ, let qs = qScratch {
+                    int8Linear(encOut.pointer, rows: T, weight: kvQ, bias: kB, into: kv, scratch: qs, kernel: int8Kernel)
+                } else if let kvB16 = L.cross.kvB16, let bs = bScratch {
+                    bf16Linear(encOut.pointer, rows: T, weight: kvB16, bias: kB, into: kv, scratch: bs, kernel: bf16Kernel)
+                }
                 for t in 0..<T {
                     let row = kv + t * 2 * D
                     for d in 0..<D { kT[d * T + t] = row[d] }
@@ -316,10 +351,12 @@ public final class WhisperModel: @unchecked Sendable {
 
     /// y (+)= x · Wᵀ + b in the model's precision.
     @inline(__always)
-    private func encLinear(_ x: UnsafePointer<Float>, rows T: Int, inFeatures: Int, weight: FloatBuffer, _ q: Int8Matrix?, bias: UnsafePointer<Float>,
-                           outFeatures: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+    private func encLinear(_ x: UnsafePointer<Float>, rows T: Int, inFeatures: Int, weight: FloatBuffer, _ q: Int8Matrix?, _ h: Bf16Matrix?,
+                           bias: UnsafePointer<Float>, outFeatures: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         if let q, let qs = qScratch {
             int8Linear(x, rows: T, weight: q, bias: bias, into: y, accumulate: accumulate, scratch: qs, kernel: int8Kernel)
+        } else if let h, let bs = bScratch {
+            bf16Linear(x, rows: T, weight: h, bias: bias, into: y, accumulate: accumulate, scratch: bs, kernel: bf16Kernel)
         } else {
             linear(x, rows: T, inFeatures: inFeatures, weight: weight.pointer, bias: bias, outFeatures: outFeatures, into: y, accumulate: accumulate)
         }
