@@ -16,10 +16,13 @@ struct BenchE2E: AsyncParsableCommand {
         discussion: """
         Questions: the given audio files (one question each), else \(Self.builtInQuestions.count) built-in questions spoken by the voice.
         Defaults: --asr tiny.en  --llm \(DefaultLanguageModel.helpText)  --voice en_US-joe-medium  --hangover 0.5
-                  --playback-device null  --rounds 1  speculative replies on  --pause-notice \(EnergyVAD.Parameters().pauseNotice)  --threads (all cores)
+                  --playback-device null  --rounds 1  speculative replies on  --partials on  --pause-notice \(EnergyVAD.Parameters().pauseNotice)  --threads (all cores)
+        --wake PHRASE: the built-in questions start with the phrase, and only speech with it is answered.
         Every figure is measured from the end of speech (the last speech-like frame), so it includes the hangover.
         """
     )
+
+    enum Partials: String, ExpressibleByArgument, CaseIterable { case on, off, alternate }
 
     static let builtInQuestions = [
         "What is the capital of France?",
@@ -46,6 +49,9 @@ struct BenchE2E: AsyncParsableCommand {
     @Flag(help: "Do not start the reply during the hangover (to measure what speculation saves).") var noSpeculation = false
     @Option(help: "Seconds of silence after which recognition (and the speculative reply) starts (default: the detector's).") var pauseNotice: Double?
     @Option(help: "Threads for the engine.") var threads: Int?
+    @Option(help: "Partial transcripts while the question is spoken: on, off, or alternate (question by question, swapped each round, reported apart).")
+    var partials: Partials = .on
+    @OptionGroup var wake: WakeOptions
     @OptionGroup var remote: RemoteLMOptions
     @Flag(help: "JSON output.") var json = false
 
@@ -61,7 +67,9 @@ struct BenchE2E: AsyncParsableCommand {
             // The questions as 16 kHz audio.
             var set: [(name: String, audio: [Float])] = []
             if questions.isEmpty {
-                for q in Self.builtInQuestions { set.append((q, try synthesizer.spokenQuestion(q))) }
+                // With --wake each question starts with the phrase ("hey confab, what is …").
+                let prefix = wake.wake.map { $0 + ", " } ?? ""
+                for q in Self.builtInQuestions { set.append((q, try synthesizer.spokenQuestion(prefix + q))) }
             } else {
                 for f in questions { set.append((f, try AudioFile.readMono(f, sampleRate: 16000))) }
             }
@@ -73,6 +81,8 @@ struct BenchE2E: AsyncParsableCommand {
             if let pauseNotice { config.vad.pauseNotice = min(max(0.02, pauseNotice), hangover) }
             config.echoCancellation = false        // nothing comes back from a null device
             config.speculativeReply = !noSpeculation
+            config.partialTranscripts = partials != .off
+            try wake.apply(to: &config)
             let conversation = try Conversation(config, capture: mic, playback: DevicePlaybackSink(player))
             let collector = TurnCollector()
             let reader = Task { for await e in conversation.events { collector.add(e) } }
@@ -85,13 +95,17 @@ struct BenchE2E: AsyncParsableCommand {
                 for (i, q) in set.enumerated() {
                     let before = collector.finished.count
                     let underrunsBefore = player.counters.underruns
+                    let partialsOn = partials == .alternate ? (round + i) % 2 == 0 : partials == .on
+                    conversation.partialTranscripts = partialsOn
+                    collector.partials = 0
                     mic.say(q.audio)
                     // Wait for the turn, and for its reply to play out; a question that made no turn times out.
                     let deadline = Date().addingTimeInterval(Double(q.audio.count) / 16000 + 60)
                     while collector.finished.count == before && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
                     let record = collector.finished.count > before ? collector.finished[before] : nil
                     let row = Row(question: q.name, round: round, transcript: record?.transcript, reply: record?.reply,
-                                  timings: record?.timings, underruns: player.counters.underruns - underrunsBefore)
+                                  timings: record?.timings, underruns: player.counters.underruns - underrunsBefore,
+                                  partials: partialsOn, partialEvents: collector.partials)
                     rows.append(row)
                     if !json { print(row.line(index: round * set.count + i + 1)) }
                     try await Task.sleep(for: .milliseconds(600))
@@ -114,12 +128,16 @@ struct BenchE2E: AsyncParsableCommand {
         var timings: TurnTimings?
         /// Playback underruns during this turn's reply.
         var underruns = 0
+        /// Partial transcripts were on for this question, and how many arrived (the early recognition's included).
+        var partials = true
+        var partialEvents = 0
 
         func line(index: Int) -> String {
             func ms(_ v: Double?) -> String { v.map { String(format: "%5.0f", $0 * 1000) } ?? "    –" }
             guard let t = timings else { return String(format: "%3d  no turn for: %@", index, question) }
-            return String(format: "%3d  transcript %@  first token %@  first audio %@ ms%@   %@ → %@", index,
+            return String(format: "%3d  transcript %@  first token %@  first audio %@ ms%@%@   %@ → %@", index,
                           ms(t.transcript), ms(t.firstToken), ms(t.firstAudio), underruns > 0 ? "  (\(underruns) underruns)" : "",
+                          partials ? "  [\(partialEvents) partials]" : "  [partials off]",
                           transcript ?? "", String((reply ?? "").prefix(60)))
         }
     }
@@ -161,10 +179,18 @@ struct BenchE2E: AsyncParsableCommand {
             struct Out: Encodable {
                 var turns: [Row]; var summary: [String: Double?]; var questions: Int; var answered: Int
                 var underruns: Int; var xruns: Int; var seconds: Double; var hangover: Double; var pauseNotice: Double; var speculative: Bool; var threads: Int
+                var partials: String; var partialsOn: [String: Double?]?; var partialsOff: [String: Double?]?
+            }
+            func group(_ on: Bool) -> [String: Double?] {
+                let g = rows.filter { $0.partials == on }.compactMap(\.timings)
+                let a = g.compactMap(\.firstAudio).sorted(), tr = g.compactMap(\.transcript).sorted()
+                return ["turns": Double(g.count), "transcript_p50_ms": pct(tr, 50).map { $0 * 1000 },
+                        "first_audio_p50_ms": pct(a, 50).map { $0 * 1000 }, "first_audio_p95_ms": pct(a, 95).map { $0 * 1000 }]
             }
             let out = Out(turns: rows, summary: summary, questions: rows.count, answered: timed.count,
                           underruns: counters.underruns, xruns: counters.xruns, seconds: seconds, hangover: hangover, pauseNotice: pauseSeconds,
-                          speculative: !noSpeculation, threads: EngineThreads.count)
+                          speculative: !noSpeculation, threads: EngineThreads.count, partials: partials.rawValue,
+                          partialsOn: partials == .alternate ? group(true) : nil, partialsOff: partials == .alternate ? group(false) : nil)
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
             if let d = try? enc.encode(out) { print(String(decoding: d, as: UTF8.self)) }
             return
@@ -181,6 +207,13 @@ struct BenchE2E: AsyncParsableCommand {
         print("  of which: first token → first chunk \(ms(median(voiceShares.map(\.0)))) · → its first audio \(ms(median(voiceShares.map(\.1))))"
               + " · → device \(ms(median(voiceShares.map(\.2))))")
         print("playback: \(counters.underruns) underruns, \(counters.xruns) xruns")
+        if partials == .alternate {
+            for on in [true, false] {
+                let group = rows.filter { $0.partials == on }.compactMap(\.timings)
+                let a = group.compactMap(\.firstAudio).sorted(), tr = group.compactMap(\.transcript).sorted()
+                print("partial transcripts \(on ? "on " : "off"): \(group.count) turns · transcript p50 \(ms(pct(tr, 50))) · first audio p50 \(ms(pct(a, 50)))  p95 \(ms(pct(a, 95)))")
+            }
+        }
     }
 }
 
@@ -197,7 +230,11 @@ extension PiperSynthesizer {
 final class TurnCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var records: [TurnRecord] = []
+    private var partialCount = 0
+    /// Partial transcripts since last set to 0.
+    var partials: Int { get { lock.withLock { partialCount } } set { lock.withLock { partialCount = newValue } } }
     func add(_ e: ConversationEvent) {
+        if case .partialTranscript = e { lock.withLock { partialCount += 1 } }
         if case .turnFinished(let r) = e { lock.withLock { records.append(r) } }
         if case .error(let m) = e { printErr("confab: \(m)") }
     }

@@ -61,7 +61,7 @@ struct Confab: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed (speech recognition, language model, speech synthesis, end-to-end latency) and right answers.",
-        subcommands: [BenchASR.self, BenchLLM.self, BenchTTS.self, BenchE2E.self, BenchAnswers.self]
+        subcommands: [BenchASR.self, BenchLLM.self, BenchTTS.self, BenchE2E.self, BenchAnswers.self, BenchWake.self]
     )
 }
 

@@ -12,6 +12,7 @@ struct Converse: AsyncParsableCommand {
         Headless: --input FILE is the microphone (it may hold several questions separated by pauses) and
         --output FILE receives the spoken replies; each turn's transcript, reply and timings are printed.
         Defaults: --asr tiny.en  --llm \(DefaultLanguageModel.helpText)  --voice en_US-joe-medium  --hangover 0.5  barge-in on
+                  no --wake (every utterance is answered)  --follow-up \(WakeOptions.defaultText)
         """
     )
 
@@ -24,8 +25,10 @@ struct Converse: AsyncParsableCommand {
     @Flag(help: "Do not let your speech interrupt a reply (for setups without echo cancellation).") var noBargeIn = false
     @Option(help: "Append each turn to this JSON Lines session log.") var sessionLog: String?
     @Option(help: "Record both sides (microphone left, replies right) to this WAV.") var recordTo: String?
-    @Flag(help: "Print each turn as JSON.") var json = false
+    @Flag(help: "Print each turn as JSON (and, while you speak, {\"partial\": words so far} lines).") var json = false
+    @Flag(help: "No partial transcripts (the words so far, recognized again while you speak).") var noPartials = false
     @Option(help: "Threads for the engine.") var threads: Int?
+    @OptionGroup var wake: WakeOptions
     @OptionGroup var audio: AudioDeviceOptions
     @OptionGroup var remote: RemoteLMOptions
 
@@ -43,6 +46,8 @@ struct Converse: AsyncParsableCommand {
             config.bargeIn = !noBargeIn
             config.sessionLogPath = sessionLog
             config.recordingPath = recordTo
+            try wake.apply(to: &config)
+            config.partialTranscripts = !noPartials
             let capture: any CaptureFrameSource
             let playback: any PlaybackSink
             var fileSink: FilePlaybackSink?
@@ -94,6 +99,14 @@ struct Converse: AsyncParsableCommand {
             switch e {
             case .transcript(let t) where !json:
                 write("you: \(t)\nconfab: ")
+            case .partialTranscript(let t) where json:
+                if let d = try? encoder.encode(["partial": t]) { write(String(decoding: d, as: UTF8.self) + "\n") }
+            case .notAddressed(let t):
+                if json {
+                    if let d = try? encoder.encode(["notAddressed": t]) { write(String(decoding: d, as: UTF8.self) + "\n") }
+                } else {
+                    printErr("confab: not for me (no wake phrase): \(t)")
+                }
             case .replyToken(let t) where !json:
                 write(t)
             case .turnFinished(let r):

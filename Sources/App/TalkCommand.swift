@@ -41,6 +41,7 @@ struct Talk: ParsableCommand {
 
         Defaults: --asr tiny.en  --llm \(DefaultLanguageModel.helpText)  --voice en_US-joe-medium
           --hangover 0.5  --mode hands-free  no --dictation-output (screen only)
+          no --wake (every utterance is answered)  --follow-up \(WakeOptions.defaultText)
         """
     )
 
@@ -60,9 +61,11 @@ struct Talk: ParsableCommand {
     @Option(help: "Write the spoken replies to this WAV instead of the playback device.") var output: String?
     @Option(help: "Seconds of silence that end your turn.") var hangover = 0.5
     @Flag(help: "Do not let your speech interrupt a reply (for setups without echo cancellation).") var noBargeIn = false
+    @Flag(help: "No partial transcripts (your words so far, shown while you speak).") var noPartials = false
     @Option(help: "Append each turn to this JSON Lines session log.") var sessionLog: String?
     @Flag(help: "No colours (also when NO_COLOR is set).") var noColor = false
     @Option(help: "Threads for the engine.") var threads: Int?
+    @OptionGroup var wake: WakeOptions
     @OptionGroup var audio: AudioDeviceOptions
     @OptionGroup var remote: RemoteLMOptions
 
@@ -117,7 +120,8 @@ struct Talk: ParsableCommand {
 
         let setup = TalkSetup(asr: asr, llm: llm, voice: voice, hangover: hangover, bargeIn: !noBargeIn,
                               sessionLog: sessionLog, output: output, handsFree: mode == .handsFree,
-                              remoteGenerator: remoteGenerator)
+                              remoteGenerator: remoteGenerator, wakePhrase: try? wake.phrase(), followUp: wake.followUp,
+                              partials: !noPartials)
         let (micDevice, speakerDevice) = (mic, speaker)
         let loader = Thread { session.start(setup, mic: micDevice, speaker: speakerDevice) }
         loader.name = "confab-load"
@@ -145,6 +149,10 @@ struct TalkSetup: Sendable {
     var handsFree: Bool
     /// --llm-url: the language model on a server (nil: the local `llm`).
     var remoteGenerator: RemoteChatGenerator? = nil
+    /// --wake and --follow-up.
+    var wakePhrase: WakePhrase? = nil
+    var followUp = ConversationConfiguration.defaultFollowUpWindow
+    var partials = true
 }
 
 /// The conversation behind the screen, which exists only once the models are loaded: the screen's
@@ -220,6 +228,9 @@ final class TalkSession: @unchecked Sendable {
             config.vad.hangover = setup.hangover
             config.bargeIn = setup.bargeIn
             config.sessionLogPath = setup.sessionLog
+            config.wakePhrase = setup.wakePhrase
+            config.followUpWindow = setup.followUp
+            config.partialTranscripts = setup.partials
 
             let report: @Sendable (String) -> Void = { [weak frontEnd] m in frontEnd?.post(.error(m)) }
             let playback: any PlaybackSink

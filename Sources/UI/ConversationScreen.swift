@@ -7,7 +7,9 @@ extension ScreenModel {
         switch event {
         case .state(let s):
             switch s {
-            case .listening: activity = restingActivity
+            case .listening:
+                activity = restingActivity
+                partialTranscript = nil             // the speech made no turn (noise, or nothing recognized)
             case .hearingYou: activity = .hearingYou
             case .transcribing: activity = .transcribing
             case .thinking: activity = .thinking
@@ -15,6 +17,13 @@ extension ScreenModel {
             }
         case .partialTranscript(let t):
             partialTranscript = t
+        case .notAddressed(let t):
+            partialTranscript = nil
+            if case .waitingForPhrase(let phrase) = wake {
+                status = "not for me (it did not start with “\(phrase)”): \(t)"; statusIsError = false
+            }
+        case .wake(let w):
+            wake = w
         case .transcript(let t):
             partialTranscript = nil
             add(.you, t)

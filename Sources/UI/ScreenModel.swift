@@ -4,7 +4,8 @@ import Engine
 /// draws it. Keeping it free of ncurses lets tests check what a person would see.
 public struct ScreenModel: Sendable {
     /// `dictated`: a line the user dictated in dictation mode (written down, never sent to the model).
-    public enum Speaker: Sendable, Equatable { case you, confab, system, error, dictated }
+    /// `provisional`: your words while you are still speaking (dimmed, "…"), replaced by the final transcript.
+    public enum Speaker: Sendable, Equatable { case you, confab, system, error, dictated, provisional }
     public struct Entry: Sendable, Equatable {
         public var speaker: Speaker
         public var text: String
@@ -29,6 +30,16 @@ public struct ScreenModel: Sendable {
     public var streamingReply: String?
     /// Words recognized so far while the user is still speaking, if the recognizer offers them.
     public var partialTranscript: String?
+    /// With a wake phrase: waiting for it, or listening for a follow-up (nil: no wake phrase).
+    public var wake: WakeState?
+    /// What hands-free listening needs next, after the state ("say “hey confab”", "listening for a follow-up").
+    public var wakeDetail: String? {
+        guard mode == .handsFree, !muted, let wake, activity == .listening || activity == .hearingYou else { return nil }
+        switch wake {
+        case .waitingForPhrase(let phrase): return "say “\(phrase)”"
+        case .followUp: return "listening for a follow-up"
+        }
+    }
     /// Timings of the turn in progress, shown as they arrive.
     public var pendingTimings = TurnTimings()
     /// The turn in progress was typed (set when a line is sent): no speech → transcript stage.
@@ -79,14 +90,14 @@ public struct ScreenModel: Sendable {
             let label: String
             switch sp {
             case .you: label = "you › "; case .confab: label = "confab › "; case .system: label = "· "; case .error: label = "! "
-            case .dictated: label = "dictated › "
+            case .dictated: label = "dictated › "; case .provisional: label = "you ‥ "
             }
             let indent = String(repeating: " ", count: label.count)
             let lines = wrap(text, width: max(4, width - label.count))
             for (i, l) in lines.enumerated() { out.append((sp, (i == 0 ? label : indent) + l)) }
         }
         for e in entries { emit(e.speaker, e.text) }
-        if let p = partialTranscript, !p.isEmpty { emit(.you, p + " …") }
+        if let p = partialTranscript, !p.isEmpty { emit(.provisional, p + " …") }
         if let r = streamingReply { emit(.confab, r + "▍") }
         return out
     }
@@ -97,6 +108,7 @@ public struct ScreenModel: Sendable {
             switch e.speaker {
             case .you: "you: \(e.text)"; case .confab: "confab: \(e.text)"; case .system: "# \(e.text)"; case .error: "! \(e.text)"
             case .dictated: "dictated: \(e.text)"
+            case .provisional: "you (still speaking): \(e.text)"
             }
         }.joined(separator: "\n") + "\n"
     }
@@ -128,7 +140,8 @@ public struct ScreenRenderer {
         let end = lines.count - back
         let start = max(0, end - paneHeight)
         for (i, (sp, text)) in lines[start..<end].enumerated() {
-            let style: Terminal.Style = sp == .you || sp == .dictated ? .you : sp == .confab ? .confab : sp == .system ? .system : .error
+            let style: Terminal.Style = sp == .you || sp == .dictated ? .you : sp == .confab ? .confab : sp == .system ? .system
+                : sp == .provisional ? .dim : .error
             t.put(paneTop + i, 0, text, style)
         }
         if back > 0 { t.put(paneTop, cols - 12, " ↑ \(back) more ", .dim) }
@@ -139,6 +152,7 @@ public struct ScreenRenderer {
         let open = m.mode == .dictation ? "dictating — press Space to stop" : "talking — press Space to stop"
         var state = "\(spin) \(m.talking ? open : m.activity.rawValue)"
         if let d = m.activityDetail, !m.talking { state += " · " + d }
+        if let w = m.wakeDetail, !m.talking { state += " · " + w }
         let stateStyle: Terminal.Style = m.activity.isWorking ? .accent : (m.talking ? .error : .system)
         t.put(rows - 4, 0, state, stateStyle, bold: true)
         let meterWidth = min(30, cols / 3)

@@ -9,6 +9,8 @@ final class ConversationPipelineTests: XCTestCase {
     func configuration(_ asr: FakeTranscriber, _ gen: FakeGenerator, _ tts: FakeSynthesizer) -> ConversationConfiguration {
         var c = ConversationConfiguration(transcriber: asr, generator: gen, synthesizer: tts)
         c.systemPrompt = "You are a test assistant."
+        // These tests count and inspect recognitions; partial transcripts (PartialTranscriptTests) would add some.
+        c.partialTranscripts = false
         c.clock = AssistantClock(now: { Date(timeIntervalSince1970: 1_796_460_060) }, timeZone: TimeZone(identifier: "Europe/Berlin")!)
         return c
     }

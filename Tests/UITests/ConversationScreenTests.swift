@@ -29,6 +29,43 @@ final class ConversationScreenTests: XCTestCase {
         XCTAssertEqual(m.activity, .listening)
     }
 
+    /// Words so far are shown dimmed and marked provisional ("you ‥ … …"), each partial replacing the last, and the
+    /// final transcript replaces them; speech not for Confab clears them and says why.
+    func testPartialTranscriptsAreProvisionalAndTheFinalReplacesThem() {
+        var m = ScreenModel()
+        m.mode = .handsFree
+        m.apply(.state(.hearingYou))
+        m.apply(.partialTranscript("what is"))
+        XCTAssertEqual(m.transcriptLines(width: 80).map(\.1), ["you ‥ what is …"])
+        XCTAssertEqual(m.transcriptLines(width: 80).first?.0, .provisional)
+        m.apply(.partialTranscript("what is the capital"))
+        XCTAssertEqual(m.transcriptLines(width: 80).map(\.1), ["you ‥ what is the capital …"])
+        m.apply(.transcript("What is the capital of France?"))
+        XCTAssertEqual(m.transcriptLines(width: 80).map(\.1).first, "you › What is the capital of France?")
+        XCTAssertFalse(m.transcriptLines(width: 80).contains { $0.0 == .provisional })
+        XCTAssertNil(m.partialTranscript)
+
+        m.apply(.wake(.waitingForPhrase("hey confab")))
+        m.apply(.state(.listening))
+        XCTAssertEqual(m.wakeDetail, "say “hey confab”")
+        m.apply(.partialTranscript("who wrote"))
+        m.apply(.notAddressed("Who wrote Hamlet?"))
+        XCTAssertNil(m.partialTranscript)
+        XCTAssertEqual(m.status, "not for me (it did not start with “hey confab”): Who wrote Hamlet?")
+        m.apply(.wake(.followUp))
+        XCTAssertEqual(m.wakeDetail, "listening for a follow-up")
+        m.apply(.state(.thinking))
+        XCTAssertNil(m.wakeDetail, "only while listening")
+        m.apply(.state(.listening))
+        m.mode = .pushToTalk
+        XCTAssertNil(m.wakeDetail, "the phrase is for hands-free only")
+        // Speech that made no turn leaves no provisional words behind.
+        m.mode = .handsFree
+        m.apply(.partialTranscript("mm"))
+        m.apply(.state(.listening))
+        XCTAssertNil(m.partialTranscript)
+    }
+
     func testInterruptedReplyShowsOnlyWhatWasSpoken() {
         var m = ScreenModel()
         m.apply(.transcript("tell me a story"))

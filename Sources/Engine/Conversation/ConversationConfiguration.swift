@@ -18,6 +18,13 @@ public struct ConversationConfiguration: Sendable {
     /// Hands-free turn taking with the voice activity detector. When false, only push-to-talk and
     /// typed lines make turns.
     public var handsFree = true
+    /// Hands-free, only an utterance that starts with this phrase gets a reply, and the phrase is taken off the
+    /// question (nil: every utterance is a turn). Push-to-talk and typed turns never need it.
+    public var wakePhrase: WakePhrase?
+    /// With `wakePhrase`: seconds after a reply (or after the phrase said alone) during which an utterance
+    /// that begins needs no phrase. Measured on the capture timeline.
+    public var followUpWindow = Self.defaultFollowUpWindow
+    public static let defaultFollowUpWindow = 8.0
     public var vad = EnergyVAD.Parameters()
     /// Start speech recognition when speech pauses (`vad.pauseNotice`), while the hangover runs, and use
     /// that result if the user does not go on: the recognition time leaves the turn's latency.
@@ -26,6 +33,13 @@ public struct ConversationConfiguration: Sendable {
     /// hangover, held back (not played, shown or remembered) until the hangover confirms the turn, and dropped
     /// if the user goes on. Costs idle CPU only; saves the model's and the voice's time to first audio.
     public var speculativeReply = true
+    /// While the user speaks (hands-free or push-to-talk), the words so far as `.partialTranscript` events: the
+    /// growing utterance is recognized again every `partialInterval` seconds of audio, only while no turn is in
+    /// flight (never during a reply's recognition, generation or synthesis) and never two at once; the one
+    /// running is cancelled the moment speech pauses or ends. Can be switched at run time
+    /// (`Conversation.partialTranscripts`).
+    public var partialTranscripts = true
+    public var partialInterval = 0.5
     public var chunker = SentenceChunker.Parameters()
 
     /// User speech during a reply stops it (`--no-barge-in` sets false: the microphone is then ignored

@@ -33,6 +33,14 @@ public struct TurnTimings: Sendable, Codable, Equatable {
     public init() {}
 }
 
+/// With a wake phrase (`ConversationConfiguration.wakePhrase`): what a hands-free utterance needs to be answered.
+public enum WakeState: Sendable, Equatable {
+    /// Only an utterance that starts with the phrase (given here as configured) gets a reply.
+    case waitingForPhrase(String)
+    /// After a reply: the next question needs no phrase until the follow-up window has passed.
+    case followUp
+}
+
 public enum TurnInput: String, Sendable, Codable { case voice, pushToTalk, typed }
 
 /// One finished turn, as logged in the session log and reported to the front end.
@@ -60,6 +68,10 @@ public enum ConversationEvent: Sendable, Equatable {
     case partialTranscript(String)
     /// The user's turn as text (recognized or typed).
     case transcript(String)
+    /// Hands-free speech that was not for Confab (no wake phrase, outside the follow-up window): no reply.
+    case notAddressed(String)
+    /// With a wake phrase: what the next hands-free utterance needs (sent when it changes).
+    case wake(WakeState)
     /// A piece of the reply as the model writes it (display text, markup included).
     case replyToken(String)
     /// Synthesis of the `index`-th speakable chunk of the reply begins.

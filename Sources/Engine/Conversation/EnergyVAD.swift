@@ -186,6 +186,11 @@ public final class EnergyVAD: VoiceActivityDetecting {
         return event
     }
 
+    public func speechSoFar() -> [Float]? {
+        guard state == .speech, utteranceCount > 0 else { return nil }
+        return Array(UnsafeBufferPointer(start: utterance, count: utteranceCount))
+    }
+
     public func finish() -> VoiceActivityEvent? {
         guard state == .speech else { reset(); return nil }
         return endUtterance()

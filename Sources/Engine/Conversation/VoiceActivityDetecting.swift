@@ -48,4 +48,11 @@ public protocol VoiceActivityDetecting: AnyObject {
     func finish() -> VoiceActivityEvent?
     /// Forgets any speech in progress (keeps the learned noise floor).
     func reset()
+    /// Inside speech: the utterance so far (pre-roll and speech), for a provisional transcript; nil otherwise.
+    /// Allocates (the copy), so it is for the capture thread, never an audio thread.
+    func speechSoFar() -> [Float]?
+}
+
+extension VoiceActivityDetecting {
+    public func speechSoFar() -> [Float]? { nil }
 }
