@@ -37,6 +37,7 @@ mkdir -p .build-fuzz/artifacts
 
 # Leaks are reported (detect_leaks); a parser's allocation that outgrows the input by far trips -malloc_limit_mb.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/Fuzz/lsan.supp}"
 for t in "${run[@]}"; do
     seeds="Fuzz/corpus/$t"
     if [ "$mode" = --ci ]; then work="$(mktemp -d)"; else work=".build-fuzz/corpus/$t"; mkdir -p "$work"; fi
