@@ -71,11 +71,13 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The wire formats `confab serve` parses (multipart bodies, Wyoming framing): Foundation only, fuzzed alone.
+        .target(name: "ServeWire"),
         // `confab serve`: an OpenAI-compatible HTTP API (Hummingbird) and a Wyoming server (SwiftNIO).
         .target(
             name: "Serve",
             dependencies: [
-                "Engine", "AudioIO",
+                "Engine", "AudioIO", "ServeWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -109,3 +111,16 @@ let package = Package(
         .testTarget(name: "SpeechSynthesisTests", dependencies: ["Engine", "AudioIO", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
     ]
 )
+
+// libFuzzer targets for every parser of untrusted bytes (Fuzz/README.md): one binary, `confab-fuzz`, the target chosen
+// by CONFAB_FUZZ_TARGET. Declared only when CONFAB_FUZZ is set, as scripts/fuzz.sh does, because it builds only with
+// `--sanitize=fuzzer` (libFuzzer brings `main`): a plain `swift build` of the app never sees it.
+if Context.environment["CONFAB_FUZZ"] != nil {
+    package.products.append(.executable(name: "confab-fuzz", targets: ["ConfabFuzz"]))
+    package.targets.append(.executableTarget(
+        name: "ConfabFuzz",
+        dependencies: ["Engine", "AudioIO", "ServeWire"],
+        path: "Fuzz/Sources/ConfabFuzz",
+        swiftSettings: vectorFlags + [.unsafeFlags(["-parse-as-library"])]
+    ))
+}

@@ -18,3 +18,7 @@ export CONFAB_PEERS_PYTHON="$PWD/scripts/.venv-peers/bin/python"
 # protoc (~800 C/C++ files, twice), which takes most of an hour on two cores.
 swift build -c release -Xswiftc -enable-testing --product ConfabPackageTests
 swift test -c release -Xswiftc -enable-testing --skip-build --disable-swift-testing "$@"
+# The fuzz targets' regression run (Fuzz/README.md): every parser of untrusted bytes over its seed corpus and the
+# inputs that once crashed it, then briefly fuzzed, under the address sanitizer. A crash fails the run.
+# Only for the whole suite (no arguments): a filtered run is someone working on one target.
+if [ $# -eq 0 ]; then bash scripts/fuzz.sh --ci; fi

@@ -40,20 +40,89 @@ public enum AudioFile {
         }
         guard let sf = handle else { throw AudioFileError(path: path, problem: "cannot be read") }
         defer { sf_close(sf) }
+        return try read(sf, sfinfo, path: path)
+    }
+
+    /// Reads a whole file already in memory (an upload) as interleaved float samples, through the same checks as a
+    /// file on disk; `name` names it in errors. `maxSamples` bounds what a compressed file may decode to.
+    public static func readInterleaved(bytes: [UInt8], name: String, maxSamples: Int = .max) throws -> (samples: [Float], info: Info) {
+        guard !bytes.isEmpty else { throw AudioFileError(path: name, problem: "is empty (0 bytes): not an audio file") }
+        let source = MemorySource(bytes)
+        var io = SF_VIRTUAL_IO(
+            get_filelen: { sf_count_t(MemorySource.from($0).bytes.count) },
+            seek: { offset, whence, user in
+                let m = MemorySource.from(user)
+                let base: Int
+                switch whence {
+                case SEEK_CUR: base = m.position
+                case SEEK_END: base = m.bytes.count
+                default: base = 0
+                }
+                let (to, o) = base.addingReportingOverflow(Int(offset))
+                guard !o, to >= 0 else { return -1 }
+                m.position = to
+                return sf_count_t(to)
+            },
+            read: { ptr, count, user in
+                let m = MemorySource.from(user)
+                guard let ptr, count > 0, m.position < m.bytes.count else { return 0 }
+                let n = min(Int(count), m.bytes.count - m.position)
+                m.bytes.withUnsafeBytes { ptr.copyMemory(from: $0.baseAddress! + m.position, byteCount: n) }
+                m.position += n
+                return sf_count_t(n)
+            },
+            write: { _, _, _ in 0 },
+            tell: { sf_count_t(MemorySource.from($0).position) })
+        var sfinfo = SF_INFO()
+        let handle = withExtendedLifetime(source) {
+            sf_open_virtual(&io, Int32(SFM_READ), &sfinfo, Unmanaged.passUnretained(source).toOpaque())
+        }
+        guard let sf = handle else {
+            let why = String(cString: sf_strerror(nil))
+            if isAudioContainer(head: Array(bytes.prefix(4))) {
+                throw AudioFileError(path: name, problem: "is damaged or truncated (\(why)): re-export or re-record it")
+            }
+            throw AudioFileError(path: name, problem: "is not an audio file libsndfile can read (\(why)): use WAV, FLAC, OGG or another format it reads")
+        }
+        defer { sf_close(sf) }
+        return try withExtendedLifetime(source) { try read(sf, sfinfo, path: name, maxSamples: maxSamples) }
+    }
+
+    /// The bytes behind `readInterleaved(bytes:)`, with libsndfile's read position.
+    private final class MemorySource {
+        let bytes: [UInt8]
+        var position = 0
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+        static func from(_ p: UnsafeMutableRawPointer?) -> MemorySource { Unmanaged<MemorySource>.fromOpaque(p!).takeUnretainedValue() }
+    }
+
+    /// Sample rates read: 1 kHz to 768 kHz (below that a header is lying, and resampling it would multiply its size).
+    public static let sampleRates = 1000...768_000
+
+    /// Everything after opening: checks of the header against the data, then the samples.
+    static func read(_ sf: OpaquePointer, _ sfinfo: SF_INFO, path: String, maxSamples: Int = .max) throws -> (samples: [Float], info: Info) {
         let channels = Int(sfinfo.channels)
         guard channels > 0, sfinfo.samplerate > 0 else { throw AudioFileError(path: path, problem: "has no audio channels or no sample rate: re-export it") }
+        guard sampleRates.contains(Int(sfinfo.samplerate)) else {
+            throw AudioFileError(path: path, problem: "has a sample rate of \(sfinfo.samplerate) Hz (Confab reads 1 kHz to 768 kHz): re-export it")
+        }
         if let (promised, holds) = truncation(sf) {
-            let bytesPerSecond = Double(sfinfo.samplerate * sfinfo.channels) * Double(bytesPerSample(sfinfo.format))
+            let bytesPerSecond = Double(sfinfo.samplerate) * Double(sfinfo.channels) * Double(bytesPerSample(sfinfo.format))
             throw AudioFileError(path: path, problem: String(format: "is truncated: its header promises %.2f s of audio but the file holds %.2f s; re-export or re-record it",
                                                              Double(promised) / bytesPerSecond, Double(holds) / bytesPerSecond))
         }
         var out: [Float] = []
         // The header's frame count is only a hint (a damaged file may claim anything): reserve at most 16 MB up front.
-        if sfinfo.frames > 0 { out.reserveCapacity(min(Int(clamping: sfinfo.frames) * channels, 1 << 22)) }
-        var chunk = [Float](repeating: 0, count: 4096 * channels)
+        if sfinfo.frames > 0 { out.reserveCapacity(Int(min(sfinfo.frames, Int64((1 << 22) / channels))) * channels) }
+        // Reads of at most 64 Ki samples, whatever the channel count.
+        let framesPerRead = max(1, 65536 / channels)
+        var chunk = [Float](repeating: 0, count: framesPerRead * channels)
         while true {
-            let n = chunk.withUnsafeMutableBufferPointer { sf_readf_float(sf, $0.baseAddress, 4096) }
+            let n = chunk.withUnsafeMutableBufferPointer { sf_readf_float(sf, $0.baseAddress, sf_count_t(framesPerRead)) }
             if n <= 0 { break }
+            guard out.count + Int(n) * channels <= maxSamples else {
+                throw AudioFileError(path: path, problem: "decodes to more than \(maxSamples) samples: too long")
+            }
             out.append(contentsOf: chunk[0..<(Int(n) * channels)])
         }
         if sf_error(sf) != 0 {
@@ -68,7 +137,10 @@ public enum AudioFile {
     static func looksLikeAudioContainer(_ path: String) -> Bool {
         guard let fh = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? fh.close() }
-        let head = [UInt8]((try? fh.read(upToCount: 4)) ?? Data())
+        return isAudioContainer(head: [UInt8]((try? fh.read(upToCount: 4)) ?? Data()))
+    }
+
+    static func isAudioContainer(head: [UInt8]) -> Bool {
         guard head.count == 4, let tag = String(bytes: head, encoding: .isoLatin1) else { return false }
         return ["RIFF", "RIFX", "RF64", "FORM", "fLaC", "OggS", "caff", ".snd", "wvpk"].contains(tag)
     }
@@ -102,6 +174,16 @@ public enum AudioFile {
     /// Reads a file as mono float at `sampleRate` (channels averaged, resampled as needed).
     public static func readMono(_ path: String, sampleRate: Int) throws -> [Float] {
         let (samples, info) = try readInterleaved(path)
+        return mono(samples, info, sampleRate: sampleRate)
+    }
+
+    /// A file in memory (an upload) as mono float at `sampleRate`; `name` names it in errors.
+    public static func readMono(bytes: [UInt8], name: String, sampleRate: Int, maxSamples: Int = .max) throws -> [Float] {
+        let (samples, info) = try readInterleaved(bytes: bytes, name: name, maxSamples: maxSamples)
+        return mono(samples, info, sampleRate: sampleRate)
+    }
+
+    static func mono(_ samples: [Float], _ info: Info, sampleRate: Int) -> [Float] {
         var mono: [Float]
         if info.channels == 1 {
             mono = samples

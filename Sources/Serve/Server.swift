@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServeWire
 
 /// `confab serve`: OpenAI's audio and chat endpoints over Confab's models, on Hummingbird.
 public struct ConfabServer: Sendable {
@@ -166,16 +167,9 @@ public struct ConfabServer: Sendable {
 
     /// Any audio libsndfile reads, as 16 kHz mono; anything else is a 400 naming the file.
     static func decodeAudio(_ bytes: [UInt8], name: String) throws -> [Float] {
-        let safe = String(name.unicodeScalars.filter { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == ".") }.prefix(40))
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("confab-upload-\(UUID().uuidString)-\(safe)").path
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw APIError.internalError("could not write the upload to \(path)")
-        }
-        defer { try? FileManager.default.removeItem(atPath: path) }
         let samples: [Float]
-        do { samples = try AudioFile.readMono(path, sampleRate: 16000) } catch {
-            let why = "\(error)".replacingOccurrences(of: path + ": ", with: "")
-            throw APIError.invalid("The file '\(name)' is not audio this server can read: \(why)", param: "file")
+        do { samples = try AudioFile.readMono(bytes: bytes, name: name, sampleRate: 16000) } catch let e as AudioFileError {
+            throw APIError.invalid("The file '\(name)' is not audio this server can read: \(e.problem)", param: "file")
         }
         guard !samples.isEmpty else { throw APIError.invalid("The file '\(name)' holds no audio (zero length)", param: "file") }
         return samples

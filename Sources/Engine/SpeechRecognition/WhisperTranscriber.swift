@@ -64,11 +64,7 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
         for name in ["model.bin", "config.json", "vocabulary.txt"] where !fm.fileExists(atPath: directory.appendingPathComponent(name).path) {
             throw ModelFileError(path: directory.appendingPathComponent(name).path, problem: "missing (a Whisper model directory needs model.bin, config.json and vocabulary.txt)")
         }
-        let configPath = directory.appendingPathComponent("config.json").path
-        guard let data = fm.contents(atPath: configPath),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ModelFileError(path: configPath, problem: "not valid JSON")
-        }
+        let config = try WhisperConfigFile(path: directory.appendingPathComponent("config.json").path)
         vocab = try WhisperVocabulary(path: directory.appendingPathComponent("vocabulary.txt").path)
         let file = try CTranslate2ModelFile(path: directory.appendingPathComponent("model.bin").path)
         model = try WhisperModel(file: file, maxBeams: max(options.decoding.beamSize, 1), precision: options.precision ?? .preferred)
@@ -77,12 +73,11 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
                                  problem: "\(vocab.count) tokens but model.bin has \(model.config.nVocab)")
         }
         var opts = options
-        let ints: (String) -> [Int]? = { (json[$0] as? [Any])?.compactMap { ($0 as? NSNumber)?.intValue } }
         if opts.decoding.suppressTokens.isEmpty {
             // config suppress_ids = faster-whisper's list (non-speech symbols + sot, task, sot_lm, sot_prev, no-speech)
-            opts.decoding.suppressTokens = Array(Set((ints("suppress_ids") ?? []) + [vocab.transcribe, vocab.translate, vocab.sot, vocab.sotPrev, vocab.sotLM, vocab.noSpeech])).sorted()
+            opts.decoding.suppressTokens = Array(Set((config.suppressIDs ?? []) + [vocab.transcribe, vocab.translate, vocab.sot, vocab.sotPrev, vocab.sotLM, vocab.noSpeech])).sorted()
         }
-        if opts.decoding.suppressBegin.isEmpty { opts.decoding.suppressBegin = ints("suppress_ids_begin") ?? [220, vocab.eot] }
+        if opts.decoding.suppressBegin.isEmpty { opts.decoding.suppressBegin = config.suppressIDsBegin ?? [220, vocab.eot] }
         self.options = opts
         mel = LogMelSpectrogram(nMels: model.config.nMels)
         scratch = FloatBuffer(count: model.config.nVocab)

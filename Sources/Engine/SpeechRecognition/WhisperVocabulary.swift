@@ -18,6 +18,11 @@ public struct WhisperVocabulary: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelFileError(path: path, problem: "missing or unreadable (the model directory needs vocabulary.txt)")
         }
+        try self.init(data: data, path: path)
+    }
+
+    /// `vocabulary.txt`'s bytes (one token a line); `path` names the file in errors.
+    public init(data: Data, path: String) throws {
         var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map {
             $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
         }

@@ -37,8 +37,12 @@ public struct ONNXWeights: @unchecked Sendable {
     }
 
     public init(path: String) throws {
+        try self.init(file: try MappedFile(path: path))
+    }
+
+    public init(file: MappedFile) throws {
+        let path = file.path
         self.path = path
-        let file = try MappedFile(path: path)
         let model: Onnx_ModelProto
         do {
             let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: file.base), count: file.count, deallocator: .none)
@@ -94,23 +98,29 @@ public struct ONNXWeights: @unchecked Sendable {
     }
 
     static func floats(_ t: Onnx_TensorProto, path: String) throws -> FloatBuffer? {
-        let count = t.dims.reduce(Int64(1), *)
-        guard count >= 0, count < 1 << 31 else { throw ModelFileError(path: path, problem: "initializer \(t.name) has bad dims \(t.dims)") }
+        // In overflow-checked arithmetic; the data is checked to be there before anything is allocated for it.
+        var count: Int64 = 1
+        for d in t.dims {
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            guard d >= 0, !o, p < 1 << 31 else { throw ModelFileError(path: path, problem: "initializer \(t.name) has bad dims \(t.dims)") }
+            count = p
+        }
         let n = Int(count)
         switch t.dataType {
         case 1: // FLOAT
-            let buf = FloatBuffer(count: n, zeroed: false)
             if !t.rawData.isEmpty {
                 guard t.rawData.count == n * 4 else {
                     throw ModelFileError(path: path, problem: "initializer \(t.name): \(t.rawData.count) bytes for \(n) floats")
                 }
+                let buf = FloatBuffer(count: n, zeroed: false)
                 t.rawData.withUnsafeBytes { raw in
                     UnsafeMutableRawPointer(buf.pointer).copyMemory(from: raw.baseAddress!, byteCount: n * 4)
                 }
-            } else {
-                guard t.floatData.count == n else { throw ModelFileError(path: path, problem: "initializer \(t.name): \(t.floatData.count) floats for \(n)") }
-                for i in 0..<n { buf.pointer[i] = t.floatData[i] }
+                return buf
             }
+            guard t.floatData.count == n else { throw ModelFileError(path: path, problem: "initializer \(t.name): \(t.floatData.count) floats for \(n)") }
+            let buf = FloatBuffer(count: n, zeroed: false)
+            for i in 0..<n { buf.pointer[i] = t.floatData[i] }
             return buf
         default:
             return nil // int64 shape constants and the like are not weights
