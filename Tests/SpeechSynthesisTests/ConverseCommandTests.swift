@@ -34,10 +34,18 @@ final class ConverseCommandTests: XCTestCase {
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, stderr)
 
+        // Words heard while the question was still coming are lines of their own ({"partial": …}), before the turn.
         let lines = String(decoding: stdout, as: UTF8.self).split(separator: "\n")
-        XCTAssertEqual(lines.count, 1, "one question, one turn: \(lines)")
+        let partials = lines.filter { $0.hasPrefix("{\"partial\":") }
+        let turns = lines.filter { !$0.hasPrefix("{\"partial\":") }
+        XCTAssertEqual(turns.count, 1, "one question, one turn: \(lines)")
+        XCTAssertEqual(lines.last, turns.first, "the partial transcripts come before the turn: \(lines)")
+        for p in partials {
+            let words = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(p.utf8)) as? [String: String])["partial"]
+            XCTAssertFalse(try XCTUnwrap(words).isEmpty, String(p))
+        }
         let decoder = JSONDecoder(); decoder.dateDecodingStrategy = .iso8601
-        let turn = try decoder.decode(TurnRecord.self, from: Data(try XCTUnwrap(lines.first).utf8))
+        let turn = try decoder.decode(TurnRecord.self, from: Data(try XCTUnwrap(turns.first).utf8))
         XCTAssertTrue(turn.transcript.lowercased().contains("what time"), turn.transcript)
         XCTAssertFalse(turn.reply.isEmpty)
         XCTAssertFalse(turn.interrupted)
