@@ -20,7 +20,8 @@ final class PartialTranscriptTests: XCTestCase {
         let device = SimulatedDuplexDevice(script: script)
         device.pace = 20_000                                    // real time
         let asr = FakeTranscriber { "heard \($0.count / 1600)" }   // tenths of a second of audio
-        let conversation = try Conversation(configuration(asr, FakeGenerator([.init(text: "Yes.")])), capture: device, playback: device)
+        let gen = FakeGenerator([.init(text: "Yes.")])
+        let conversation = try Conversation(configuration(asr, gen), capture: device, playback: device)
         let events = EventCollector(conversation)
         conversation.start()
         let turns = await events.waitForTurns(1)
@@ -42,6 +43,9 @@ final class PartialTranscriptTests: XCTestCase {
         let whole = Int(turns.first?.transcript.split(separator: " ").last ?? "") ?? 0
         XCTAssertLessThan(tenths.last ?? .max, whole)
         XCTAssertGreaterThanOrEqual(whole, 25)
+        // Each partial went to the model to prefill, after the conversation so far (the system prompt).
+        XCTAssertEqual(gen.heard.map(\.words), partials)
+        XCTAssertTrue(gen.heard.allSatisfy { $0.messages == [ChatMessage(.system, "You are a test assistant.")] })
     }
 
     func testNoPartialsWhenOff() async throws {

@@ -58,6 +58,10 @@ final class FakeGenerator: ResponseGenerating, @unchecked Sendable {
     private let lock = NSLock()
     private var scripts: [Script]
     private(set) var received: [[ChatMessage]] = []
+    /// Words heard so far of a question being spoken, as the conversation handed them over (prepare(_:userSoFar:)).
+    var heard: [(messages: [ChatMessage], words: String)] { lock.withLock { _heard } }
+    private var _heard: [(messages: [ChatMessage], words: String)] = []
+    func prepare(_ messages: [ChatMessage], userSoFar: String) { lock.withLock { _heard.append((messages, userSoFar)) } }
     private(set) var cancelled: [Bool] = []
     private(set) var gateTimedOut = false
     let log: StageLog

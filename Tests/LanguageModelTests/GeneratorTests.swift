@@ -39,6 +39,38 @@ final class GeneratorTests: XCTestCase {
         XCTAssertTrue(b.contains("Berlin"), b)
     }
 
+    /// Words heard while the question is still being spoken are prefilled ahead; the reply then prefills only the
+    /// rest, and says exactly what it says without them, also when the words heard turn out otherwise.
+    func testWordsHeardSoFarArePrefilledAndTheReplyIsUnchanged() async throws {
+        let g = try Self.generator()
+        g.sampling.maxTokens = 40
+        let before = [ChatMessage(.system, "You are a helpful assistant. Answer in one short sentence.")]
+        func reply(_ question: String) async throws -> (String, GenerationStats) {
+            var text = ""
+            for try await p in g.reply(to: before + [ChatMessage(.user, question)]) { text += p }
+            return (text, g.lastStats)
+        }
+        let question = "What is the capital of France?"
+        let (alone, full) = try await reply(question)
+        XCTAssertTrue(alone.contains("Paris"), alone)
+
+        g.reset()
+        g.prepare(before)
+        g.prepare(before, userSoFar: "What is the")
+        g.prepare(before, userSoFar: "What is the capital of")    // supersedes the one before
+        let (heard, s) = try await reply(question)
+        XCTAssertEqual(heard, alone)
+        // " of" (the last word heard may go on), " France", "?", and the template's closing tokens
+        XCTAssertLessThanOrEqual(s.prefillTokens, 9, "prefilled \(s.prefillTokens) of \(s.promptTokens)")
+        XCTAssertGreaterThan(full.prefillTokens, s.prefillTokens + 20)
+
+        // Words that turn out otherwise: the cache is kept only up to where they differ.
+        g.prepare(before, userSoFar: "What is the capital city of Spain")
+        let (otherwise, s2) = try await reply(question)
+        XCTAssertEqual(otherwise, alone)
+        XCTAssertLessThan(s2.prefillTokens, full.prefillTokens)
+    }
+
     func testStreamAndCancellation() async throws {
         let g = try Self.generator()
         g.sampling.maxTokens = 400

@@ -43,10 +43,13 @@ extension Conversation {
             let generation = lock.withLock { () -> Int in partialRunning = true; return partialGeneration }
             partialTask = Task.detached(priority: .utility) { [self] in
                 let text = try? transcribeSerially(samples)
-                lock.withLock {
+                let current = lock.withLock { () -> Bool in
                     partialRunning = false
-                    if let text, !text.isEmpty, generation == partialGeneration, !Task.isCancelled { emit(.partialTranscript(text)) }
+                    guard let text, !text.isEmpty, generation == partialGeneration, !Task.isCancelled else { return false }
+                    emit(.partialTranscript(text))
+                    return true
                 }
+                if current, let text { prefillHeard(text) }
             }
         }
         // When each of the last frames was read (a ring, allocated once): a file is read faster than real time,
@@ -210,6 +213,16 @@ extension Conversation {
     }
 
     /// At a pause in speech: the turn this pause would make, started now but held back until confirmed.
+    /// The words heard so far of a question still being spoken: the model prefills them while the user talks, so
+    /// the reply prefills only the last words. (Not with a wake phrase: whether and what of it is answered is known
+    /// only from the whole utterance.)
+    func prefillHeard(_ words: String) {
+        let (messages, carried, waking) = lock.withLock { (history.messages, carriedOver, wake != nil) }
+        guard !waking else { return }
+        let text = carried.isEmpty ? words : carried + " " + words
+        config.generator.prepare(messages, userSoFar: text)
+    }
+
     func provisionalTurn(_ utterance: VoiceUtterance, recognized: Task<String, Error>,
                                  speechEnd: ContinuousClock.Instant, startedAt: Int?) -> ReplyTurn? {
         lock.withLock {

@@ -47,6 +47,9 @@ public protocol ResponseGenerating: AnyObject, Sendable {
     /// Gets ready for a next user message after `messages` (e.g. prefills the key/value cache with the
     /// system prompt and history), in the background, so the next `reply` starts sooner. Optional.
     func prepare(_ messages: [ChatMessage])
+    /// Gets ready for a user message after `messages` that begins with `userSoFar` (the words heard so far of a
+    /// question still being spoken), in the background, so the reply starts sooner. Optional.
+    func prepare(_ messages: [ChatMessage], userSoFar: String)
     /// The replies are spoken as they are written (a conversation says so once). An implementation that shares the
     /// CPU with speech synthesis then lets each sentence it completes reach the synthesizer before computing on.
     /// Optional.
@@ -55,6 +58,7 @@ public protocol ResponseGenerating: AnyObject, Sendable {
 
 extension ResponseGenerating {
     public func prepare(_ messages: [ChatMessage]) {}
+    public func prepare(_ messages: [ChatMessage], userSoFar: String) {}
     public func repliesWillBeSpoken() {}
 }
 

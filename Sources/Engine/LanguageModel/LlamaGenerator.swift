@@ -103,22 +103,53 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
                   let (alone, _) = try? promptTokens(for: messages) else { return }
             var shared = 0
             while shared < min(withNext.count, alone.count), withNext[shared] == alone[shared] { shared += 1 }
-            guard shared > 1 else { return }
-            // Already cached (e.g. a reply's own tokens): nothing to do, and the cache is not cut back.
-            var common = 0
-            while common < min(cached.count, shared), cached[common] == alone[common] { common += 1 }
-            if common == shared { return }
-            // In pieces, each after any speech synthesis in progress: this runs while a reply plays.
-            cached.removeSubrange(common...)
-            while common < shared {
-                ForegroundWork.yield(isCancelled: { false })
-                let end = min(shared, common + Self.preparePiece)
-                do { try model.forward(Array(alone[common..<end]), pos0: common) } catch { cached.removeAll(); return }
-                cached += alone[common..<end]
-                common = end
+            prefillInBackground(alone, count: shared, piece: Self.preparePiece)
+        }
+    }
+
+    /// Prefills, in the background, the part of the next prompt that the words of a user message heard so far (a
+    /// partial transcript of a question still being spoken) make certain: the next `reply` then prefills only the
+    /// words after them. Every call supersedes the one before that has not started; words that turn out otherwise
+    /// cost only their prefill (the reply keeps the cache up to the first token that differs).
+    public func prepare(_ messages: [ChatMessage], userSoFar words: String) {
+        let generation = heardGeneration.wrappingIncrementThenLoad(ordering: .relaxed)
+        queue.async { [self] in
+            guard generation == heardGeneration.load(ordering: .relaxed),
+                  let (heard, _) = try? promptTokens(for: messages + [ChatMessage(.user, words)]),
+                  let (more, _) = try? promptTokens(for: messages + [ChatMessage(.user, words + " and more")])
+            else { return }
+            // The tokens before the message's closing template tokens, less the last word's token (the word may go on).
+            var shared = 0
+            while shared < min(heard.count, more.count), heard[shared] == more[shared] { shared += 1 }
+            prefillInBackground(heard, count: shared - 1, piece: Self.heardPiece) {
+                generation != self.heardGeneration.load(ordering: .relaxed)
             }
         }
     }
+
+    /// On the queue: runs `tokens[..<count]` that are not cached yet, in pieces of `piece` tokens, each after any
+    /// speech synthesis in progress. Does not cut the cache back when it holds them all already (e.g. a reply's own
+    /// tokens after them). Stops between pieces when `superseded`.
+    private func prefillInBackground(_ tokens: [Int32], count: Int, piece: Int, superseded: () -> Bool = { false }) {
+        guard count > 1 else { return }
+        var common = 0
+        while common < min(cached.count, count), cached[common] == tokens[common] { common += 1 }
+        if common == count { return }
+        cached.removeSubrange(common...)
+        while common < count {
+            ForegroundWork.yield(isCancelled: { false })
+            if superseded() { return }
+            let end = min(count, common + piece)
+            do { try model.forward(Array(tokens[common..<end]), pos0: common) } catch { cached.removeAll(); return }
+            cached += tokens[common..<end]
+            common = end
+        }
+    }
+
+    /// Superseding count of `prepare(_:userSoFar:)`.
+    private let heardGeneration = ManagedAtomic<Int>(0)
+    /// Tokens per step of prefilling words heard so far: a reply that comes meanwhile waits at most one step.
+    static let heardPiece = 16
 
     /// Tokens per background prefill step (a speech synthesis that starts meanwhile waits at most one step).
     static let preparePiece = 64
