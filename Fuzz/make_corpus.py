@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the fuzz targets (Fuzz/corpus/<target>/): small valid files, made by hand here
-(and by sox for the audio formats), so no model weights are committed. Run from the repository root."""
+"""Writes the seed corpus of the fuzz targets: small valid files, made by hand here (and by sox for the audio
+formats). Usage: make_corpus.py [ROOT [TARGET,...]] (default ROOT Fuzz/corpus, every target).
+The model-format seeds (gguf, ct2, onnx) are not committed: scripts/fuzz.sh writes them into .build-fuzz/seeds
+before each run; the committed corpus holds the other targets' seeds and every input that once crashed a parser."""
 import json, os, struct, subprocess, sys, tempfile
 
-root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
+MODEL_FORMATS = {"gguf", "ct2", "onnx"}   # generated at fuzz time, never committed
 
 def put(target, name, data):
+    if (only is not None and target not in only) or (only is None and target in MODEL_FORMATS):
+        return
     d = os.path.join(root, target)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
@@ -122,7 +128,7 @@ put("piper-config", "voice.onnx.json", json.dumps({
     "num_symbols": 256, "num_speakers": 2, "speaker_id_map": {"one": 0, "two": 1}}, ensure_ascii=False))
 
 # --- model manifest --------------------------------------------------------------------------------------------
-put("manifest", "models.json", open(os.path.join(os.path.dirname(root), "..", "assets", "models.json"), "rb").read())
+put("manifest", "models.json", open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "assets", "models.json"), "rb").read())
 put("manifest", "one.json", json.dumps({"version": 1, "models": [{"name": "m", "kind": "llm", "default": True,
     "description": "d", "memory": 1000, "fallback": "n", "main": "model.gguf",
     "packages": [{"name": "p", "version": "1", "sha256": "0" * 64}],
@@ -130,7 +136,7 @@ put("manifest", "one.json", json.dumps({"version": 1, "models": [{"name": "m", "
 
 # --- audio: short files in the formats libsndfile reads (sox makes them) ---------------------------------------
 with tempfile.TemporaryDirectory() as tmp:
-    for name, args in [("mono16k.wav", ["-r", "16000", "-c", "1", "-b", "16"]), ("stereo8k-u8.wav", ["-r", "8000", "-c", "2", "-b", "8"]),
+    for name, args in [] if only is not None and "audio" not in only else [("mono16k.wav", ["-r", "16000", "-c", "1", "-b", "16"]), ("stereo8k-u8.wav", ["-r", "8000", "-c", "2", "-b", "8"]),
                        ("float44k.wav", ["-r", "44100", "-c", "1", "-e", "floating-point", "-b", "32"]),
                        ("mono22k.flac", ["-r", "22050", "-c", "1", "-b", "16"]), ("stereo48k.aiff", ["-r", "48000", "-c", "2", "-b", "24"]),
                        ("mono16k.ogg", ["-r", "16000", "-c", "1"]), ("ulaw8k.au", ["-r", "8000", "-c", "1", "-e", "u-law"])]:
