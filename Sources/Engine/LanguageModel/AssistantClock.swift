@@ -2,7 +2,9 @@ import Foundation
 
 /// Date and time for the assistant, from the machine's clock and time zone, placed so the model's key/value cache
 /// stays reusable: the date goes at the end of the system prompt (it changes once a day), the time of day only into
-/// a question that is about time or dates, as a note after the user's words (so no prefix changes every minute).
+/// a question that is about the time of day, as a short note after the user's words (so no prefix changes every
+/// minute). Questions about the date ("what day is it today?") are answered from the system prompt: a note on them
+/// would only cost prefill before the first word of the reply.
 public struct AssistantClock: Sendable {
     public var now: @Sendable () -> Date
     public var timeZone: TimeZone
@@ -19,21 +21,19 @@ public struct AssistantClock: Sendable {
         return base + " Today is \(format("EEEE, MMMM d, yyyy", now()))."
     }
 
-    /// The user's words as the model gets them: with the date, the time and the time zone appended when the
-    /// question asks about them.
+    /// The user's words as the model gets them: with the time of day and the time zone appended when the question
+    /// asks about the clock (about ten tokens: "(Local time: 9:41 AM, CET (Europe/Berlin).)").
     public func prompt(_ question: String) -> String {
         guard Self.isAboutTime(question) else { return question }
         let d = now()
-        return question + "\n(The local time now is \(format("h:mm a", d)) on \(format("EEEE, MMMM d, yyyy", d)), time zone \(zoneName(d)).)"
+        return question + "\n(Local time: \(format("h:mm a", d)), \(zoneName(d)).)"
     }
 
-    /// Words that make a question about the clock or the calendar (whole words, any case).
+    /// Words that make a question about the time of day (whole words, any case). Not "times" ("seven times eight"),
+    /// not the calendar's words: the date is in the system prompt.
     static let timeWords: Set<String> = [
-        "time", "times", "clock", "hour", "hours", "minute", "minutes", "o'clock", "oclock", "date", "dates", "day", "days",
-        "today", "today's", "tonight", "tomorrow", "yesterday", "week", "weekday", "weekend", "month", "year", "morning",
-        "afternoon", "evening", "midnight", "noon", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-        "sunday", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-        "november", "december", "calendar", "now", "late", "early", "season",
+        "time", "clock", "hour", "hours", "minute", "minutes", "o'clock", "oclock", "tonight", "morning", "afternoon",
+        "evening", "midnight", "noon", "late", "early",
     ]
 
     public static func isAboutTime(_ text: String) -> Bool {
