@@ -16,7 +16,7 @@ struct BenchE2E: AsyncParsableCommand {
         discussion: """
         Questions: the given audio files (one question each), else \(Self.builtInQuestions.count) built-in questions spoken by the voice.
         Defaults: --asr tiny.en  --llm \(DefaultLanguageModel.helpText)  --voice en_US-joe-medium  --hangover 0.5
-                  --playback-device null  --rounds 1  speculative replies on  --partials on  --pause-notice \(EnergyVAD.Parameters().pauseNotice)  --threads (all cores)
+                  --playback-device null  --rounds 1 (or --minutes M: a soak)  --rss-every 60  speculative replies on  --partials on  --pause-notice \(EnergyVAD.Parameters().pauseNotice)  --threads (all cores)
         --wake PHRASE: the built-in questions start with the phrase, and only speech with it is answered.
         Every figure is measured from the end of speech (the last speech-like frame), so it includes the hangover.
         """
@@ -45,6 +45,9 @@ struct BenchE2E: AsyncParsableCommand {
     @Option(help: "Seconds of silence that end a turn.") var hangover = 0.5
     @Option(help: "ALSA playback device the replies go to.") var playbackDevice = "null"
     @Option(help: "Times through the question set (a longer run also shows underruns and xruns over time).") var rounds = 1
+    @Option(help: ArgumentHelp("A soak: go through the question set again and again for this long instead of --rounds.", valueName: "minutes"))
+    var minutes: Double?
+    @Option(help: ArgumentHelp("Seconds between samples of the process's resident memory (RSS).", valueName: "s")) var rssEvery = 60.0
     @Option(help: "Longest reply, in tokens.") var maxTokens = 96
     @Flag(help: "Do not start the reply during the hangover (to measure what speculation saves).") var noSpeculation = false
     @Option(help: "Seconds of silence after which recognition (and the speculative reply) starts (default: the detector's).") var pauseNotice: Double?
@@ -57,6 +60,8 @@ struct BenchE2E: AsyncParsableCommand {
 
     func run() async throws {
         do {
+            if let minutes, !(minutes > 0) { throw ValidationError("--minutes must be > 0") }
+            guard rssEvery > 0 else { throw ValidationError("--rss-every must be > 0") }
             EngineThreads.configure(threads)
             let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
             var sampling = SamplingParameters()
@@ -91,8 +96,14 @@ struct BenchE2E: AsyncParsableCommand {
 
             var rows: [Row] = []
             let started = Date()
-            for round in 0..<max(1, rounds) {
-                for (i, q) in set.enumerated() {
+            // Resident memory, sampled every --rss-every seconds from the start of the questions (and once at the end).
+            let rss = RSSSampler(every: rssEvery, since: started)
+            let sampler = Task { await rss.run() }
+            var round = 0
+            func goOn() -> Bool { minutes.map { Date().timeIntervalSince(started) < $0 * 60 } ?? (round < max(1, rounds)) }
+            while goOn() {
+                defer { round += 1 }
+                for (i, q) in set.enumerated() where goOn() || minutes == nil {
                     let before = collector.finished.count
                     let underrunsBefore = player.counters.underruns
                     let partialsOn = partials == .alternate ? (round + i) % 2 == 0 : partials == .on
@@ -112,11 +123,13 @@ struct BenchE2E: AsyncParsableCommand {
                 }
             }
             let seconds = Date().timeIntervalSince(started)
+            sampler.cancel()
+            rss.sample()
             await conversation.stop()
             await reader.value
             let counters = player.counters
             player.close()
-            report(rows, counters: counters, seconds: seconds, pauseSeconds: config.vad.pauseNotice)
+            report(rows, counters: counters, seconds: seconds, pauseSeconds: config.vad.pauseNotice, rss: rss.samples)
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
 
@@ -142,7 +155,7 @@ struct BenchE2E: AsyncParsableCommand {
         }
     }
 
-    private func report(_ rows: [Row], counters: PlaybackCounters, seconds: Double, pauseSeconds: Double) {
+    private func report(_ rows: [Row], counters: PlaybackCounters, seconds: Double, pauseSeconds: Double, rss: [RSSSample]) {
         let timed = rows.compactMap(\.timings)
         func series(_ k: KeyPath<TurnTimings, Double?>) -> [Double] { timed.compactMap { $0[keyPath: k] }.sorted() }
         /// Nearest-rank percentile of sorted values.
@@ -180,6 +193,7 @@ struct BenchE2E: AsyncParsableCommand {
                 var turns: [Row]; var summary: [String: Double?]; var questions: Int; var answered: Int
                 var underruns: Int; var xruns: Int; var seconds: Double; var hangover: Double; var pauseNotice: Double; var speculative: Bool; var threads: Int
                 var partials: String; var partialsOn: [String: Double?]?; var partialsOff: [String: Double?]?
+                var rss: [RSSSample]; var rssGrowthAfterWarmUpMB: Double?
             }
             func group(_ on: Bool) -> [String: Double?] {
                 let g = rows.filter { $0.partials == on }.compactMap(\.timings)
@@ -190,7 +204,8 @@ struct BenchE2E: AsyncParsableCommand {
             let out = Out(turns: rows, summary: summary, questions: rows.count, answered: timed.count,
                           underruns: counters.underruns, xruns: counters.xruns, seconds: seconds, hangover: hangover, pauseNotice: pauseSeconds,
                           speculative: !noSpeculation, threads: EngineThreads.count, partials: partials.rawValue,
-                          partialsOn: partials == .alternate ? group(true) : nil, partialsOff: partials == .alternate ? group(false) : nil)
+                          partialsOn: partials == .alternate ? group(true) : nil, partialsOff: partials == .alternate ? group(false) : nil,
+                          rss: rss, rssGrowthAfterWarmUpMB: RSSSample.growthAfterWarmUp(rss))
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
             if let d = try? enc.encode(out) { print(String(decoding: d, as: UTF8.self)) }
             return
@@ -207,6 +222,11 @@ struct BenchE2E: AsyncParsableCommand {
         print("  of which: first token → first chunk \(ms(median(voiceShares.map(\.0)))) · → its first audio \(ms(median(voiceShares.map(\.1))))"
               + " · → device \(ms(median(voiceShares.map(\.2))))")
         print("playback: \(counters.underruns) underruns, \(counters.xruns) xruns")
+        if let first = rss.first, let last = rss.last {
+            let peak = rss.map(\.mb).max() ?? last.mb
+            print(String(format: "resident memory: %.0f MB at the start, %.0f MB at the end, peak %.0f MB (%d samples)", first.mb, last.mb, peak, rss.count)
+                  + (RSSSample.growthAfterWarmUp(rss).map { String(format: "; after warm-up (first quarter) %+.0f MB", $0) } ?? ""))
+        }
         if partials == .alternate {
             for on in [true, false] {
                 let group = rows.filter { $0.partials == on }.compactMap(\.timings)
@@ -239,4 +259,46 @@ final class TurnCollector: @unchecked Sendable {
         if case .error(let m) = e { printErr("confab: \(m)") }
     }
     var finished: [TurnRecord] { lock.withLock { records } }
+}
+
+/// One sample of the process's resident memory.
+struct RSSSample: Codable, Sendable {
+    var seconds: Double   // since the questions started
+    var mb: Double
+
+    /// VmRSS of this process from /proc/self/status, in MB (nil where there is no /proc).
+    static func current() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        return kb / 1024
+    }
+
+    /// The change from the end of the warm-up (the first quarter of the run, at least one sample) to the last sample;
+    /// nil with fewer than three samples.
+    static func growthAfterWarmUp(_ s: [RSSSample]) -> Double? {
+        guard s.count >= 3, let last = s.last else { return nil }
+        let warm = s[max(1, s.count / 4)]
+        return last.mb - warm.mb
+    }
+}
+
+/// Samples the resident memory every `every` seconds until cancelled.
+final class RSSSampler: @unchecked Sendable {
+    private let every: Double, since: Date
+    private let lock = NSLock()
+    private var _samples: [RSSSample] = []
+    var samples: [RSSSample] { lock.withLock { _samples } }
+    init(every: Double, since: Date) { self.every = every; self.since = since }
+    func sample() {
+        guard let mb = RSSSample.current() else { return }
+        let s = RSSSample(seconds: Date().timeIntervalSince(since), mb: mb)
+        lock.withLock { _samples.append(s) }
+    }
+    func run() async {
+        while !Task.isCancelled {
+            sample()
+            try? await Task.sleep(for: .seconds(every))
+        }
+    }
 }
