@@ -23,9 +23,14 @@ struct Talk: ParsableCommand {
           dictation     Space starts and stops; your words are written down as
                         "dictated ›" lines (and appended to --dictation-output),
                         never answered and never part of the conversation
+          hands-free dictation  (--mode hands-free-dictation) dictation
+                        without keys: --hangover seconds of silence end each
+                        utterance, which is written down the same way
+        In every mode but typed, the words so far appear while you speak
+        (dimmed, "you ‥" or "dictating ‥"), replaced by the final text.
 
         Keys:
-          Tab           next mode
+          Tab           next mode (the header and the key line say which)
           Space         talk / stop (push-to-talk and dictation)
           m             mute or open the microphone
           x, Esc        stop the reply
@@ -41,27 +46,31 @@ struct Talk: ParsableCommand {
 
         Defaults: --asr tiny.en  --llm \(DefaultLanguageModel.helpText)  --voice en_US-joe-medium
           --hangover 0.5  --mode hands-free  no --dictation-output (screen only)
-          no --wake (every utterance is answered)  --follow-up \(WakeOptions.defaultText)
+          partials on  no --wake (every utterance is answered)  --follow-up \(WakeOptions.defaultText)
         """
     )
 
     enum StartMode: String, ExpressibleByArgument, CaseIterable {
         case handsFree = "hands-free", pushToTalk = "push-to-talk", typed, dictation
+        case handsFreeDictation = "hands-free-dictation"
         var screenMode: ScreenModel.Mode {
-            switch self { case .handsFree: .handsFree; case .pushToTalk: .pushToTalk; case .typed: .typed; case .dictation: .dictation }
+            switch self {
+            case .handsFree: .handsFree; case .pushToTalk: .pushToTalk; case .typed: .typed; case .dictation: .dictation
+            case .handsFreeDictation: .handsFreeDictation
+            }
         }
     }
 
     @Option(help: "Whisper model name or directory.") var asr = "tiny.en"
     @Option(help: ArgumentHelp("Language model name or GGUF path (default: \(DefaultLanguageModel.helpText)).", valueName: "name")) var llm: String?
     @Option(help: "Piper voice name or .onnx path.") var voice = "en_US-joe-medium"
-    @Option(help: "The mode to start in: hands-free, push-to-talk, typed or dictation.") var mode: StartMode = .handsFree
+    @Option(help: "The mode to start in: hands-free, push-to-talk, typed, dictation or hands-free-dictation.") var mode: StartMode = .handsFree
     @Option(help: ArgumentHelp("Append each dictated utterance to this text file (flushed per utterance).", valueName: "file"))
     var dictationOutput: String?
     @Option(help: "Write the spoken replies to this WAV instead of the playback device.") var output: String?
     @Option(help: "Seconds of silence that end your turn.") var hangover = 0.5
     @Flag(help: "Do not let your speech interrupt a reply (for setups without echo cancellation).") var noBargeIn = false
-    @Flag(help: "No partial transcripts (your words so far, shown while you speak).") var noPartials = false
+    @Flag(help: "No partial transcripts (your words so far, shown while you speak or dictate).") var noPartials = false
     @Option(help: "Append each turn to this JSON Lines session log.") var sessionLog: String?
     @Flag(help: "No colours (also when NO_COLOR is set).") var noColor = false
     @Option(help: "Threads for the engine.") var threads: Int?
@@ -165,8 +174,10 @@ final class TalkSession: @unchecked Sendable {
     private var waitingLines: [String] = []
     private var pump: Task<Void, Never>?
     private var _loadFailure: String?
-    /// Dictation mode: writes down with the conversation's own recognizer (set once it is loaded).
+    /// Dictation modes: writes down with the conversation's own recognizer (set once it is loaded).
     private var dictation: DictationWriter?
+    /// Dictation's side of the microphone (push-to-talk recording, hands-free detector, words so far).
+    private var listener: DictationListener?
     private let dictationSink: DictationOutput?
     var frontEnd: ConversationFrontEnd?
 
@@ -203,6 +214,10 @@ final class TalkSession: @unchecked Sendable {
                 guard !said.isEmpty else { return }
                 frontEnd?.post(update: { m in m.activity = .transcribing })
                 writer.add(said, sampleRate: g.sampleRate)
+            },
+            setHandsFreeDictation: { [self] on in
+                // Before the models are loaded the screen's mode is applied when they are (see `start`).
+                lock.withLock { listener }?.isHandsFree = on
             }
         )
     }
@@ -241,24 +256,13 @@ final class TalkSession: @unchecked Sendable {
                 lock.withLock { fileSink = sink }
                 playback = sink
             }
-            var gateOrNil: MicrophoneGate?
-            if let mic {
-                do {
-                    let g = MicrophoneGate(try DeviceCaptureSource(mic, onError: report),
-                                           onLevel: { [weak frontEnd] db in frontEnd?.post(.audioLevel(db)) })
-                    g.handsFree = setup.handsFree
-                    gateOrNil = g
-                } catch {
-                    frontEnd.postMicrophoneLost("the microphone did not start: \(error) (typed input only)")
-                }
-            }
-            let capture = gateOrNil
             // Dictation shares the recognizer just loaded (and the microphone, through the gate).
             let written = dictationSink.map { "written to \($0.path)" }
             let writer = DictationWriter(
                 asr: transcriber, sink: dictationSink,
                 onText: { [weak frontEnd] text in
                     frontEnd?.post(update: { m in
+                        m.partialTranscript = nil
                         m.add(.dictated, text)
                         if m.activity == .transcribing { m.activity = m.restingActivity }
                         if !m.statusIsError { m.status = written }
@@ -272,10 +276,44 @@ final class TalkSession: @unchecked Sendable {
                 },
                 onNothing: { [weak frontEnd] in
                     frontEnd?.post(update: { m in
+                        m.partialTranscript = nil
                         m.status = "no words recognized"; m.statusIsError = false
                         if m.activity == .transcribing { m.activity = m.restingActivity }
                     })
                 })
+            // Hands-free dictation, and the words so far while dictating: the same recognizer, only while nothing is
+            // being written down and no turn is in flight.
+            let rate = mic?.sampleRate ?? 16000
+            let dictationListener = DictationListener(
+                sampleRate: rate, hangover: setup.hangover,
+                partials: setup.partials ? writer.partials(sampleRate: rate, busy: { [weak self] in
+                    self.map { s in s.lock.withLock { s.conversation }?.hasTurnInFlight ?? false } ?? true
+                }) : nil,
+                onPartial: { [weak frontEnd] words in frontEnd?.post(update: { m in if m.mode.isDictation { m.partialTranscript = words } }) },
+                onSpeech: { [weak frontEnd] e in
+                    frontEnd?.post(update: { m in
+                        guard m.mode == .handsFreeDictation || e == .dropped else { return }
+                        switch e {
+                        case .started: m.activity = .hearingYou
+                        case .ended: m.activity = .transcribing
+                        case .dropped: m.partialTranscript = nil; if m.activity == .hearingYou { m.activity = m.restingActivity }
+                        }
+                    })
+                },
+                onUtterance: { writer.add($0, sampleRate: rate) })
+            var gateOrNil: MicrophoneGate?
+            if let mic {
+                do {
+                    let g = MicrophoneGate(try DeviceCaptureSource(mic, onError: report),
+                                           onLevel: { [weak frontEnd] db in frontEnd?.post(.audioLevel(db)) },
+                                           dictation: dictationListener)
+                    g.handsFree = setup.handsFree
+                    gateOrNil = g
+                } catch {
+                    frontEnd.postMicrophoneLost("the microphone did not start: \(error) (typed input only)")
+                }
+            }
+            let capture = gateOrNil
             config.echoCancellation = capture != nil && speaker != nil && speaker?.sampleRate == mic?.sampleRate
             let conversation = try Conversation(config, capture: capture, playback: playback)
             let events = conversation.events
@@ -286,6 +324,7 @@ final class TalkSession: @unchecked Sendable {
             }
             let lines = lock.withLock { () -> [String] in
                 self.conversation = conversation; gate = capture; self.pump = pump; dictation = writer
+                listener = capture == nil ? nil : dictationListener
                 defer { waitingLines.removeAll() }
                 return waitingLines
             }
@@ -294,6 +333,7 @@ final class TalkSession: @unchecked Sendable {
                 // Keys pressed while loading (Tab, m) changed the screen's mode: the gate follows it.
                 capture?.handsFree = m.mode == .handsFree
                 capture?.muted = m.muted
+                if capture != nil { dictationListener.isHandsFree = m.mode == .handsFreeDictation }
                 m.progress = nil; m.activityDetail = nil
                 m.activity = m.restingActivity
                 m.add(.system, String(format: "ready in %.1f s — ", seconds) + TalkSession.hint(m.mode))
@@ -318,6 +358,7 @@ final class TalkSession: @unchecked Sendable {
         case .handsFree: return "just talk (Tab for push-to-talk, typed input or dictation)"
         case .pushToTalk: return "press Space, speak, press Space again"
         case .dictation: return "dictation: press Space, speak, press Space again; the words are written down, not answered (Tab for the other modes)"
+        case .handsFreeDictation: return "hands-free dictation: just talk; each pause ends an utterance, written down, not answered (Tab for the other modes)"
         default: return "type a line and press Enter"
         }
     }
@@ -374,21 +415,21 @@ final class TalkSession: @unchecked Sendable {
 /// The microphone as the conversation sees it. The engine's hands-free switch is fixed when it is
 /// built, so the screen's modes are made here: push-to-talk (closed) and mute hand the conversation
 /// silence, which its voice detector never takes for a turn; hands-free and an open push-to-talk hand it
-/// the microphone. The level meter is fed from the real signal, so it moves in every mode but mute.
+/// the microphone. The dictation modes hand the microphone to dictation's listener instead (the conversation
+/// hears silence). The level meter is fed from the real signal, so it moves in every mode but mute.
 final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
     private let source: any CaptureFrameSource
     private let onLevel: @Sendable (Float) -> Void
     private let lock = NSLock()
     private var _handsFree = true, _pushToTalk = false, _muted = false
     private var sinceLevel = 0
-    /// Dictation mode's recording: the microphone goes here instead of to the conversation.
-    private var dictating = false
-    private var dictated: [Float] = []
-    /// Ten minutes of audio at most per dictation, so a forgotten open microphone cannot eat the memory.
-    private var dictationLimit: Int { sampleRate * 600 }
+    /// Dictation: push-to-talk recording (Space) and hands-free (the voice detector), with the words so far.
+    let dictation: DictationListener
 
-    init(_ source: any CaptureFrameSource, onLevel: @escaping @Sendable (Float) -> Void) {
+    /// - Parameter dictation: dictation's listener (nil: one that records push-to-talk dictation only).
+    init(_ source: any CaptureFrameSource, onLevel: @escaping @Sendable (Float) -> Void, dictation: DictationListener? = nil) {
         self.source = source; self.onLevel = onLevel
+        self.dictation = dictation ?? DictationListener(sampleRate: source.sampleRate)
     }
 
     var handsFree: Bool { get { lock.withLock { _handsFree } } set { lock.withLock { _handsFree = newValue } } }
@@ -399,25 +440,15 @@ final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
 
     /// Opens the microphone for dictation: from now on it is recorded for writing down and the
     /// conversation hears silence (so dictated words never become a turn or enter its history).
-    func startDictation() { lock.withLock { dictating = true; dictated.removeAll(keepingCapacity: true) } }
+    func startDictation() { dictation.startRecording() }
 
     /// Closes the dictation microphone and returns what it recorded.
-    func stopDictation() -> [Float] {
-        lock.withLock { () -> [Float] in
-            dictating = false
-            defer { dictated = [] }
-            return dictated
-        }
-    }
+    func stopDictation() -> [Float] { dictation.stopRecording() }
 
     func read(into buffer: UnsafeMutablePointer<Float>, count: Int) -> Int {
         let n = source.read(into: buffer, count: count)
-        let (open, muted) = lock.withLock { () -> (Bool, Bool) in
-            if dictating && !_muted && n > 0 && dictated.count < dictationLimit {
-                dictated.append(contentsOf: UnsafeBufferPointer(start: buffer, count: n))
-            }
-            return (!_muted && !dictating && (_handsFree || _pushToTalk), _muted)
-        }
+        let dictating = dictation.isRecording || dictation.isHandsFree
+        let (open, muted) = lock.withLock { (!_muted && !dictating && (_handsFree || _pushToTalk), _muted) }
         sinceLevel += n
         if sinceLevel >= sampleRate / 10 {          // ten meter readings a second
             sinceLevel = 0
@@ -425,6 +456,8 @@ final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
             for i in 0..<n { ss += buffer[i] * buffer[i] }
             onLevel(muted ? -120 : 10 * log10f(max(ss / Float(max(n, 1)), 1e-12)))
         }
+        // Dictation hears the real signal (silence while muted: nothing is recorded, and an utterance ends).
+        if dictating && n > 0 { dictation.process(buffer, count: n, silent: muted) }
         if !open && n > 0 { buffer.update(repeating: 0, count: n) }
         return n
     }

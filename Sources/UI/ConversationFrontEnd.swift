@@ -17,13 +17,18 @@ public final class ConversationFrontEnd: @unchecked Sendable {
         /// Dictation mode's microphone opened (true: record) or closed (false: write down what was said).
         /// Nil: the front end offers no dictation mode.
         public var setDictating: (@Sendable (Bool) -> Void)?
+        /// Hands-free dictation on (true: the voice detector cuts utterances to write down) or off (false: what is
+        /// being said is written down, then the microphone goes back to the conversation's modes).
+        /// Nil: the front end offers no hands-free dictation mode.
+        public var setHandsFreeDictation: (@Sendable (Bool) -> Void)?
         public init(submit: @escaping @Sendable (String) -> Void, togglePushToTalk: @escaping @Sendable () -> Void,
                     interrupt: @escaping @Sendable () -> Void, clear: @escaping @Sendable () -> Void,
                     setMuted: @escaping @Sendable (Bool) -> Void, setHandsFree: @escaping @Sendable (Bool) -> Void,
-                    setDictating: (@Sendable (Bool) -> Void)? = nil) {
+                    setDictating: (@Sendable (Bool) -> Void)? = nil,
+                    setHandsFreeDictation: (@Sendable (Bool) -> Void)? = nil) {
             self.submit = submit; self.togglePushToTalk = togglePushToTalk; self.interrupt = interrupt
             self.clear = clear; self.setMuted = setMuted; self.setHandsFree = setHandsFree
-            self.setDictating = setDictating
+            self.setDictating = setDictating; self.setHandsFreeDictation = setHandsFreeDictation
         }
     }
 
@@ -46,15 +51,20 @@ public final class ConversationFrontEnd: @unchecked Sendable {
         self.controls = controls
         self.hasMicrophone = hasMicrophone
         self.saveDirectory = saveDirectory
-        let offered = hasMicrophone ? Self.modes(dictation: controls.setDictating != nil) : [.typed]
         model.mode = offered.contains(initialMode) ? initialMode : .typed
         model.headerDetails = headerDetails
-        model.activity = model.mode == .handsFree ? .listening : .idle
+        model.activity = model.restingActivity
     }
 
-    /// The order Tab goes through: the three ways to talk with the model, then dictation (no model).
-    public static func modes(dictation: Bool) -> [ScreenModel.Mode] {
-        [.handsFree, .pushToTalk, .typed] + (dictation ? [.dictation] : [])
+    /// The modes Tab goes through, in order: the three ways to talk with the model, then dictation (no model) with
+    /// Space and hands-free.
+    public static func modes(dictation: Bool, handsFreeDictation: Bool = false) -> [ScreenModel.Mode] {
+        [.handsFree, .pushToTalk, .typed] + (dictation ? [.dictation] : []) + (handsFreeDictation ? [.handsFreeDictation] : [])
+    }
+
+    private var offered: [ScreenModel.Mode] {
+        hasMicrophone ? Self.modes(dictation: controls.setDictating != nil, handsFreeDictation: controls.setHandsFreeDictation != nil)
+            : [.typed]
     }
 
     /// Feeds engine events to the screen (call from any thread; typically a task over `Conversation.events`).
@@ -83,6 +93,7 @@ public final class ConversationFrontEnd: @unchecked Sendable {
     public func run() {
         defer { terminal.restore() }
         controls.setHandsFree(model.mode == .handsFree)
+        controls.setHandsFreeDictation?(model.mode == .handsFreeDictation)
         var dirty = true
         var lastTick = Date()
         while !terminal.terminationRequested {
@@ -104,6 +115,7 @@ public final class ConversationFrontEnd: @unchecked Sendable {
         }
         // Quitting while dictating still writes down what was said (the session transcribes it on shutdown).
         if model.mode == .dictation && model.talking { model.talking = false; controls.setDictating?(false) }
+        if model.mode == .handsFreeDictation { controls.setHandsFreeDictation?(false) }
     }
 
     /// Returns false to quit.
@@ -154,6 +166,8 @@ public final class ConversationFrontEnd: @unchecked Sendable {
             controls.setDictating?(model.talking)
             terminal.bell()
             notice(model.talking ? "dictating: speak, then press Space to write it down" : "writing down what you said")
+        case .char(" ") where model.mode == .handsFreeDictation:
+            notice("hands-free dictation: just talk; a pause ends each utterance (Tab for the other modes)")
         case .char("m"):
             muted.toggle()
             model.muted = muted
@@ -161,7 +175,7 @@ public final class ConversationFrontEnd: @unchecked Sendable {
             if muted && model.mode == .dictation && model.talking { model.talking = false; controls.setDictating?(false) }
             controls.setMuted(muted)
             terminal.bell()
-            model.activity = muted ? .muted : (model.mode == .handsFree ? .listening : .idle)
+            model.activity = model.restingActivity
             notice(muted ? "microphone muted" : "microphone open")
         case .char("x"): controls.interrupt()
         case .char("c"): clearConversation()
@@ -174,7 +188,7 @@ public final class ConversationFrontEnd: @unchecked Sendable {
     }
 
     private func cycleMode() {
-        let order: [ScreenModel.Mode] = hasMicrophone ? Self.modes(dictation: controls.setDictating != nil) : [.typed]
+        let order = offered
         guard order.count > 1 else { notice("no microphone: typed input only", error: true); return }
         let i = order.firstIndex(of: model.mode) ?? 0
         if model.talking {
@@ -182,11 +196,17 @@ public final class ConversationFrontEnd: @unchecked Sendable {
             if model.mode == .dictation { controls.setDictating?(false) } else { controls.togglePushToTalk() }
             model.talking = false
         }
+        // Leaving hands-free dictation writes down what is being said.
+        if model.mode == .handsFreeDictation { controls.setHandsFreeDictation?(false); model.partialTranscript = nil }
         model.mode = order[(i + 1) % order.count]
         controls.setHandsFree(model.mode == .handsFree)
-        model.activity = muted && model.mode != .typed ? .muted : (model.mode == .handsFree ? .listening : .idle)
-        notice(model.mode == .dictation ? "mode: dictation — Space starts and stops; the words are written down, not answered"
-                                        : "mode: \(model.mode.rawValue)")
+        if model.mode == .handsFreeDictation { controls.setHandsFreeDictation?(true) }
+        model.activity = model.restingActivity
+        switch model.mode {
+        case .dictation: notice("mode: dictation — Space starts and stops; the words are written down, not answered")
+        case .handsFreeDictation: notice("mode: hands-free dictation — just talk; each pause ends an utterance, written down, not answered")
+        default: notice("mode: \(model.mode.rawValue)")
+        }
     }
 
     private func clearConversation() {

@@ -9,7 +9,9 @@ extension ScreenModel {
             switch s {
             case .listening:
                 activity = restingActivity
-                partialTranscript = nil             // the speech made no turn (noise, or nothing recognized)
+                // The speech made no turn (noise, or nothing recognized). In the dictation modes the words so far are
+                // dictation's, which the conversation (hearing silence) knows nothing of.
+                if !mode.isDictation { partialTranscript = nil }
             case .hearingYou: activity = .hearingYou
             case .transcribing: activity = .transcribing
             case .thinking: activity = .thinking
@@ -60,11 +62,11 @@ extension ScreenModel {
         }
     }
 
-    /// What the state line shows when nothing is in progress: only hands-free is listening by itself;
-    /// push-to-talk and typed input wait for the user.
+    /// What the state line shows when nothing is in progress: only hands-free (and hands-free dictation) is listening
+    /// by itself; push-to-talk, dictation with Space and typed input wait for the user.
     public var restingActivity: Activity {
         if muted && mode != .typed { return .muted }
-        return mode == .handsFree ? .listening : .idle
+        return mode.listensByItself ? .listening : .idle
     }
 
     /// "speech→text 0.21 s · →first token 0.38 s · →first audio 0.62 s"

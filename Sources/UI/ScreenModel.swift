@@ -11,9 +11,15 @@ public struct ScreenModel: Sendable {
         public var text: String
         public init(_ speaker: Speaker, _ text: String) { self.speaker = speaker; self.text = text }
     }
+    /// `dictation`: Space opens and closes the microphone, the words are written down (never answered);
+    /// `handsFreeDictation`: the same, with the voice detector ending each utterance at a pause.
     public enum Mode: String, Sendable, CaseIterable {
         case handsFree = "hands-free", pushToTalk = "push-to-talk", typed = "typed"
-        case dictation = "dictation", playback = "playback"
+        case dictation = "dictation", handsFreeDictation = "hands-free dictation", playback = "playback"
+        /// The microphone is listening by itself (the voice detector cuts the utterances).
+        public var listensByItself: Bool { self == .handsFree || self == .handsFreeDictation }
+        /// Words are written down, not answered.
+        public var isDictation: Bool { self == .dictation || self == .handsFreeDictation }
     }
     public enum Activity: String, Sendable {
         case loading = "loading", listening = "listening", hearingYou = "hearing you", transcribing = "transcribing"
@@ -28,7 +34,8 @@ public struct ScreenModel: Sendable {
     public var entries: [Entry] = []
     /// The reply as the model writes it (moved into `entries` when the turn ends).
     public var streamingReply: String?
-    /// Words recognized so far while the user is still speaking, if the recognizer offers them.
+    /// Words recognized so far while the user is still speaking, if the recognizer offers them (in the dictation
+    /// modes: the words so far of the utterance being dictated).
     public var partialTranscript: String?
     /// With a wake phrase: waiting for it, or listening for a follow-up (nil: no wake phrase).
     public var wake: WakeState?
@@ -77,6 +84,7 @@ public struct ScreenModel: Sendable {
         case .pushToTalk: return "Space talk/stop · Tab mode · m mute · x stop reply · c clear · s save · PgUp/PgDn · q quit"
         case .handsFree: return "just talk · Tab mode · m mute · x stop reply · c clear · s save · PgUp/PgDn · q quit"
         case .dictation: return "Space dictate/stop · Tab mode · m mute · c clear · s save · PgUp/PgDn · q quit"
+        case .handsFreeDictation: return "just dictate (a pause ends each utterance) · Tab mode · m mute · c clear · s save · PgUp/PgDn · q quit"
         case .playback: return "q stop · PgUp/PgDn scroll"
         }
     }
@@ -90,7 +98,8 @@ public struct ScreenModel: Sendable {
             let label: String
             switch sp {
             case .you: label = "you › "; case .confab: label = "confab › "; case .system: label = "· "; case .error: label = "! "
-            case .dictated: label = "dictated › "; case .provisional: label = "you ‥ "
+            case .dictated: label = "dictated › "
+            case .provisional: label = mode.isDictation ? "dictating ‥ " : "you ‥ "
             }
             let indent = String(repeating: " ", count: label.count)
             let lines = wrap(text, width: max(4, width - label.count))

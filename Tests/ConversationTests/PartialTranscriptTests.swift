@@ -64,4 +64,56 @@ final class PartialTranscriptTests: XCTestCase {
         XCTAssertEqual(asr.calls, 1)
         XCTAssertFalse(events.events.contains(.partialTranscript("hello")))
     }
+
+    /// The mechanism itself, shared with dictation: due every `interval` of audio from `restart`, one at a time, and a
+    /// recognition still running when `stop()` comes is never published, however late it returns.
+    func testPartialTranscriberIsDueByAudioAndStopSilencesTheOneRunning() throws {
+        final class Gate: @unchecked Sendable {
+            let started = DispatchSemaphore(value: 0), go = DispatchSemaphore(value: 0)
+            let lock = NSLock(); var shown: [String] = []; var lengths: [Int] = []
+        }
+        let g = Gate()
+        let partials = PartialTranscriber(
+            sampleRate: 16000, interval: 0.5, frameSize: 320,
+            recognize: { samples in
+                g.lock.withLock { g.lengths.append(samples.count) }
+                g.started.signal(); g.go.wait()
+                return "words \(samples.count)"
+            },
+            publish: { text in g.lock.withLock { g.shown.append(text) } })
+        XCTAssertEqual(partials.interval, 8000)
+        XCTAssertEqual(partials.shortest, 8000)
+        partials.restart(at: 1000)
+        XCTAssertFalse(partials.isDue(at: 8999))
+        XCTAssertTrue(partials.isDue(at: 9000))
+
+        // Too short: nothing starts.
+        partials.start([Float](repeating: 0.1, count: 4000), at: 9000)
+        XCTAssertFalse(partials.isRunning)
+        // One that finishes before the speech ends is published.
+        partials.start([Float](repeating: 0.1, count: 9000), at: 9000)
+        XCTAssertTrue(partials.isRunning)
+        XCTAssertFalse(partials.isDue(at: 16999), "the interval counts from the start of the last one")
+        XCTAssertEqual(g.started.wait(timeout: .now() + 30), .success)
+        g.go.signal()
+        XCTAssertTrue(waitUntil { !partials.isRunning })
+        XCTAssertEqual(g.lock.withLock { g.shown }, ["words 9000"])
+
+        // One still running when the speech ends is cancelled and never published.
+        partials.start([Float](repeating: 0.1, count: 17000), at: 17000)
+        XCTAssertEqual(g.started.wait(timeout: .now() + 30), .success)
+        partials.stop()
+        XCTAssertTrue(partials.isRunning, "the recognizer is still busy until it returns")
+        g.go.signal()
+        XCTAssertTrue(waitUntil { !partials.isRunning })
+        XCTAssertEqual(g.lock.withLock { g.shown }, ["words 9000"], "nothing after stop()")
+        XCTAssertEqual(g.lock.withLock { g.lengths }, [9000, 17000])
+    }
+
+    /// Polls `condition` until it holds (false after 30 s).
+    func waitUntil(_ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline { if condition() { return true }; usleep(1000) }
+        return condition()
+    }
 }

@@ -1,5 +1,6 @@
 import AudioIO
 import ConfabTestSupport
+import Engine
 import Foundation
 import XCTest
 
@@ -39,9 +40,9 @@ final class DictateCommandTests: XCTestCase {
         XCTAssertTrue((lines.last?.contains("turn off") ?? false) && (lines.last?.contains("kitchen") ?? false), "\(lines)")
     }
 
-    func testDictatingFromACaptureDeviceToStdout() throws {
-        // A file-plugin capture device over `null` stands in for the microphone (ALSA's real code path).
-        let samples = try twoUtterances()
+    /// A file-plugin capture device `mic` over `null` (ALSA's real code path, paced to real time) that reads `samples`;
+    /// returns the seconds to dictate for.
+    func captureDevice(_ samples: [Float]) throws -> String {
         let raw = dir.appendingPathComponent("mic.raw")
         var pcm = Data(capacity: samples.count * 2)
         for s in samples { var v = Int16(max(-1, min(1, s)) * 32767).littleEndian; withUnsafeBytes(of: &v) { pcm.append(contentsOf: $0) } }
@@ -51,12 +52,60 @@ final class DictateCommandTests: XCTestCase {
         pcm.mic { type plug; slave { pcm "mic_raw"; format S16_LE; rate 16000; channels 1 } }
         """
         try asoundrc.write(to: dir.appendingPathComponent(".asoundrc"), atomically: true, encoding: .utf8)
-        let seconds = String(Double(samples.count) / 16000 + 0.5)
+        return String(Double(samples.count) / 16000 + 0.5)
+    }
+
+    func testDictatingFromACaptureDeviceToStdout() throws {
+        let seconds = try captureDevice(try twoUtterances())
         let r = try run(["dictate", "--capture-device", "mic", "--seconds", seconds], home: dir)
         XCTAssertEqual(r.status, 0, r.err)
         let text = normalized(r.out)
         XCTAssertTrue(text.contains("what time is it"), r.out)
         XCTAssertTrue(text.contains("kitchen"), r.out)
+        // Piped, the output is the utterances' text and nothing else: the words so far go nowhere.
+        XCTAssertEqual(r.out.split(separator: "\n").count, 2, r.out)
+        XCTAssertFalse(r.out.contains("{") || r.out.contains("…"), r.out)
+        XCTAssertFalse(r.err.contains("…"), r.err)
+    }
+
+    /// --json: while each utterance is spoken (in real time, through ALSA), its words so far as {"partial": …} lines,
+    /// then its text as a {"text": …} line; no partial after the last text.
+    func testJSONGivesTheWordsSoFarBeforeEachUtterancesText() throws {
+        let long = try PiperSynthesizer(voice: "en_US-joe-medium")
+        long.options.seed = 3
+        var sentence: [Float] = []
+        try long.synthesize(try long.voice.phonemize("Please remember to buy milk, eggs, bread and coffee on the way home tonight.")) {
+            sentence += $0; return true
+        }
+        sentence = Resampler.resample(sentence, from: long.sampleRate, to: 16000)
+        XCTAssertGreaterThan(sentence.count, 3 * 16000)
+        let b = try AudioFile.readMono(try Fixtures.url("lights_kitchen.wav").path, sampleRate: 16000)
+        let pause = [Float](repeating: 0, count: 24_000)
+        let seconds = try captureDevice(pause + sentence + pause + b + pause)
+        let r = try run(["dictate", "--capture-device", "mic", "--seconds", seconds, "--json"], home: dir)
+        XCTAssertEqual(r.status, 0, r.err)
+
+        var lines: [(key: String, words: String)] = []
+        for l in r.out.split(separator: "\n") {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(l.utf8)) as? [String: String], String(l))
+            XCTAssertEqual(object.count, 1, String(l))
+            let (key, words) = try XCTUnwrap(object.first)
+            XCTAssertTrue(key == "partial" || key == "text", String(l))
+            XCTAssertFalse(words.isEmpty, String(l))
+            lines.append((key, words))
+        }
+        let texts = lines.filter { $0.key == "text" }.map { normalized($0.words) }
+        XCTAssertEqual(texts.count, 2, r.out)
+        XCTAssertTrue(texts.first?.contains("please remember to buy milk") ?? false, r.out)
+        XCTAssertTrue(texts.last?.contains("kitchen") ?? false, r.out)
+        // The long sentence's words so far come first, before its text, and share its words.
+        let firstText = try XCTUnwrap(lines.firstIndex { $0.key == "text" })
+        XCTAssertGreaterThanOrEqual(firstText, 1, "no words so far before the first text: \(r.out)")
+        let said = Set((texts.first ?? "").split(separator: " "))
+        for p in lines[..<firstText] {
+            XCTAssertFalse(said.isDisjoint(with: normalized(p.words).split(separator: " ")), "\(p.words) vs \(texts.first ?? "")")
+        }
+        XCTAssertEqual(lines.last?.key, "text", "the final text replaces the words so far: \(r.out)")
     }
 
     func testMissingInputFileIsOneLineError() throws {

@@ -35,4 +35,26 @@ final class DictationScreenTests: XCTestCase {
         pty.assertTerminalSane()
         XCTAssertTrue(try String(contentsOfFile: pty.path("dictation.txt"), encoding: .utf8).lowercased().contains("what time is it"))
     }
+
+    func testHandsFreeDictationShowsTheWordsSoFarThenReplacesThemWithTheText() throws {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: PseudoTerminal.binary), "confab not built next to the tests")
+        let sentence = try spokenByPiper("Please remember to buy milk, eggs, bread and coffee on the way home tonight.")
+        let mic = [Float](repeating: 0, count: 6 * 16000) + sentence + [Float](repeating: 0, count: 20 * 16000)
+        try pty.writeDevices(mic: mic, speaker: false)
+        pty.start(["dictate", "--capture-device", "mic", "-o", "dictation.txt"])
+
+        pty.waitFor("the dictation screen") { $0.contains("confab dictate") && $0.contains("q quit") }
+        pty.press("Tab", until: "just talk · Tab push-to-talk")
+        let partial = pty.waitFor("the words so far", timeout: 60) { $0.contains("you ‥ ") }
+        XCTAssertFalse(partial.contains("you › "), "the text came before the words so far: \(partial)")
+        XCTAssertTrue(partial.contains(" …"), partial)
+        let done = pty.waitFor("the text", timeout: 60) { $0.lowercased().contains("you › please remember") }
+        XCTAssertFalse(done.contains("you ‥ "), "the words so far stayed beside the text: \(done)")
+        pty.send("q")
+        XCTAssertEqual(pty.waitForExit(), "0")
+        pty.assertTerminalSane()
+        let file = try String(contentsOfFile: pty.path("dictation.txt"), encoding: .utf8)
+        XCTAssertEqual(file.split(separator: "\n").count, 1, "only the final text is written: \(file)")
+        XCTAssertTrue(file.lowercased().contains("please remember to buy milk"), file)
+    }
 }

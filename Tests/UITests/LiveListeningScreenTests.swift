@@ -15,19 +15,10 @@ final class LiveListeningScreenTests: XCTestCase {
     }
     override func tearDown() { pty.close() }
 
-    /// `text` as the default Piper voice says it, at 16 kHz.
-    func spoken(_ text: String) throws -> [Float] {
-        let tts = try PiperSynthesizer(voice: "en_US-joe-medium")
-        tts.options.seed = 3
-        var speech: [Float] = []
-        try tts.synthesize(try tts.voice.phonemize(text)) { speech += $0; return true }
-        return Resampler.resample(speech, from: tts.sampleRate, to: 16000)
-    }
-
     func testWordsSoFarAreShownProvisionallyThenReplacedAndTheWakeStatesAreShown() throws {
         // The microphone: 6 s of silence (the models load meanwhile; capture starts once they are ready, and the
         // file plugin keeps reading), a long question that starts with the phrase, then silence.
-        let question = try spoken("Hey Confab, what is the capital of France, and what is the capital of Japan?")
+        let question = try spokenByPiper("Hey Confab, what is the capital of France, and what is the capital of Japan?")
         XCTAssertGreaterThan(question.count, 3 * 16000)
         let silence = [Float](repeating: 0, count: 16000)
         var mic: [Float] = []

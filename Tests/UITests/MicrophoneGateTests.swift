@@ -1,3 +1,4 @@
+import AudioIO
 import Engine
 import Foundation
 import XCTest
@@ -73,6 +74,32 @@ final class MicrophoneGateDictationTests: XCTestCase {
         XCTAssertEqual(frame(gate).max(), 0.1, "back in hands-free the conversation hears the microphone")
     }
 
+    func testHandsFreeDictationGetsTheMicrophoneAndTheConversationHearsSilence() throws {
+        final class Utterances: @unchecked Sendable {
+            let lock = NSLock(); var lengths: [Int] = []
+        }
+        let got = Utterances()
+        let speech = try AudioFile.readMono(PseudoTerminal.speechFixture("what_time.wav"), sampleRate: 16000)
+        let source = FileCaptureSource(samples: [Float](repeating: 0, count: 16000) + speech, trailingSilence: 0.2)
+        let listener = DictationListener(sampleRate: 16000, hangover: 0.5,
+                                         onUtterance: { u in got.lock.withLock { got.lengths.append(u.count) } })
+        let gate = MicrophoneGate(source, onLevel: { _ in }, dictation: listener)
+        gate.handsFree = false                                    // what the front end sets for hands-free dictation
+        listener.isHandsFree = true
+        var heard: Float = 0
+        var b = [Float](repeating: 0, count: 320)
+        while true {
+            let n = b.withUnsafeMutableBufferPointer { gate.read(into: $0.baseAddress!, count: 320) }
+            heard = max(heard, b[0..<n].map(abs).max() ?? 0)
+            if n < 320 { break }
+        }
+        XCTAssertEqual(heard, 0, "the conversation hears silence")
+        listener.finish()                                         // the file ends before the hangover passes
+        let lengths = got.lock.withLock { got.lengths }
+        XCTAssertEqual(lengths.count, 1, "the question is one utterance: \(lengths)")
+        XCTAssertGreaterThan(lengths.first ?? 0, 16000, "the whole question (1.3 s) was handed on")
+    }
+
     func testMutedDictationRecordsNothing() {
         let gate = MicrophoneGate(MicrophoneGateTests.Tone(), onLevel: { _ in })
         gate.handsFree = false
@@ -133,4 +160,133 @@ private func frame(_ gate: MicrophoneGate, samples: Int = 1600) -> [Float] {
     let n = b.withUnsafeMutableBufferPointer { gate.read(into: $0.baseAddress!, count: samples) }
     XCTAssertEqual(n, samples)
     return b
+}
+
+/// Dictation's listener (the dictate screen, headless dictation and talk's dictation modes): hands-free, each
+/// spoken utterance is handed on once its hangover passed, and its words so far come before it; a partial still
+/// being recognized when the speech ends is never shown; no partial starts while the recognizer has other work.
+final class DictationListenerTests: XCTestCase {
+    /// What the listener reported, in order.
+    final class Log: @unchecked Sendable {
+        private let lock = NSLock()
+        private var values: [String] = []
+        func add(_ v: String) { lock.withLock { values.append(v) } }
+        var all: [String] { lock.withLock { values } }
+    }
+    /// A recognizer that waits for the test before it answers (so the test decides when a partial finishes).
+    final class HeldRecognizer: @unchecked Sendable {
+        let started = DispatchSemaphore(value: 0), go = DispatchSemaphore(value: 0)
+        private let lock = NSLock()
+        private var count = 0
+        var calls: Int { lock.withLock { count } }
+        func recognize(_ samples: [Float]) -> String {
+            lock.withLock { count += 1 }
+            started.signal(); go.wait()
+            return "so far \(samples.count / 1600)"
+        }
+    }
+
+    /// Two spoken commands, 1.5 s apart, with silence before and after (16 kHz).
+    func twoUtterances() throws -> [Float] {
+        let a = try AudioFile.readMono(PseudoTerminal.speechFixture("lights_kitchen.wav"), sampleRate: 16000)
+        let b = try AudioFile.readMono(PseudoTerminal.speechFixture("what_time.wav"), sampleRate: 16000)
+        let pause = [Float](repeating: 0, count: 24000)
+        return [Float](repeating: 0, count: 16000) + a + pause + b + pause
+    }
+
+    func listener(_ log: Log, _ held: HeldRecognizer, idle: @escaping @Sendable () -> Bool = { true }) -> DictationListener {
+        let l = DictationListener(
+            sampleRate: 16000, hangover: 0.5,
+            partials: .init(recognize: { held.recognize($0) }, isIdle: idle),
+            onPartial: { log.add("partial \($0)") },
+            onSpeech: { log.add("\($0)") },
+            onUtterance: { log.add("utterance \($0.count / 1600)") })
+        l.isHandsFree = true
+        return l
+    }
+
+    func testHandsFreeUtterancesComeAfterTheirWordsSoFar() throws {
+        let log = Log(), held = HeldRecognizer()
+        let l = listener(log, held)
+        let audio = try twoUtterances()
+        var i = 0
+        while i < audio.count {
+            let n = min(320, audio.count - i)
+            audio.withUnsafeBufferPointer { l.process($0.baseAddress! + i, count: n) }
+            i += n
+            // A partial started: let it finish before more audio comes (as if the machine were fast).
+            if held.started.wait(timeout: .now()) == .success {
+                let before = log.all.count
+                held.go.signal()
+                let deadline = Date().addingTimeInterval(30)
+                while log.all.count == before && Date() < deadline { usleep(1000) }
+            }
+        }
+        l.finish()
+        let events = log.all
+        XCTAssertEqual(events.filter { $0.hasPrefix("utterance") }.count, 2, "\(events)")
+        XCTAssertEqual(events.filter { $0 == "started" }.count, 2, "\(events)")
+        // started, partials, ended, utterance — twice; every partial inside its utterance, and shorter than it.
+        var inside = false, partials = 0, lastPartial = 0
+        for e in events {
+            switch e {
+            case "started": XCTAssertFalse(inside, "\(events)"); inside = true; partials = 0
+            case "ended": XCTAssertTrue(inside, "\(events)"); XCTAssertGreaterThanOrEqual(partials, 1, "\(events)"); inside = false
+            case _ where e.hasPrefix("partial"):
+                XCTAssertTrue(inside, "a partial outside speech: \(events)"); partials += 1
+                lastPartial = Int(e.split(separator: " ").last ?? "") ?? 0
+            case _ where e.hasPrefix("utterance"):
+                XCTAssertFalse(inside)
+                XCTAssertGreaterThan(Int(e.split(separator: " ").last ?? "") ?? 0, lastPartial, "\(events)")
+            default: XCTFail("unexpected \(e)")
+            }
+        }
+        let ended = events.firstIndex(of: "ended") ?? 0
+        XCTAssertEqual(events[ended + 1].hasPrefix("utterance"), true, "\(events)")
+    }
+
+    func testAPartialStillRunningWhenSpeechEndsIsNeverShown() throws {
+        let log = Log(), held = HeldRecognizer()
+        let l = listener(log, held)
+        let audio = try twoUtterances()
+        var i = 0, holding = false, releasedLate = false
+        while i < audio.count {
+            audio.withUnsafeBufferPointer { l.process($0.baseAddress! + i, count: 320) }
+            i += 320
+            if !releasedLate {
+                // The first partial starts and is held while the first utterance ends (its hangover passes) …
+                if !holding { holding = held.started.wait(timeout: .now()) == .success }
+                if holding && log.all.contains("ended") { held.go.signal(); releasedLate = true }   // … then it answers
+            } else if held.started.wait(timeout: .now()) == .success {
+                // Later ones answer at once.
+                let before = log.all.count
+                held.go.signal()
+                let deadline = Date().addingTimeInterval(30)
+                while log.all.count == before && Date() < deadline { usleep(1000) }
+            }
+        }
+        l.finish()
+        let events = log.all
+        XCTAssertTrue(releasedLate, "\(events)")
+        let firstEnd = try XCTUnwrap(events.firstIndex(of: "ended"))
+        XCTAssertEqual(Array(events[..<firstEnd]), ["started"], "the late answer was not shown: \(events)")
+        // The second utterance's partials ran only after the held one returned (one at a time), and were shown.
+        XCTAssertGreaterThanOrEqual(held.calls, 2)
+        XCTAssertTrue(events[firstEnd...].contains { $0.hasPrefix("partial") }, "\(events)")
+        XCTAssertEqual(events.filter { $0.hasPrefix("utterance") }.count, 2, "\(events)")
+    }
+
+    func testNoPartialWhileTheRecognizerIsBusyAndPushToTalkRecordsTheUtterance() throws {
+        let log = Log(), held = HeldRecognizer()
+        let l = listener(log, held, idle: { false })
+        l.isHandsFree = false
+        l.startRecording()
+        let audio = try twoUtterances()
+        audio.withUnsafeBufferPointer { l.process($0.baseAddress!, count: audio.count) }
+        XCTAssertTrue(l.isRecording)
+        XCTAssertEqual(l.stopRecording().count, audio.count, "push-to-talk records all of it")
+        XCTAssertEqual(l.stopRecording(), [], "taken once")
+        XCTAssertEqual(held.calls, 0, "never idle: no partial")
+        XCTAssertEqual(log.all, [], "push-to-talk: no detector events")
+    }
 }

@@ -1,4 +1,5 @@
 import AudioIO
+import Engine
 import Foundation
 import XCTest
 
@@ -174,4 +175,13 @@ enum ModelPaths {
 func spokenQuestion(_ fixture: String, after lead: Double = 1, trailing: Double = 20) throws -> [Float] {
     let speech = try AudioFile.readMono(PseudoTerminal.speechFixture(fixture), sampleRate: 16000)
     return [Float](repeating: 0, count: Int(lead * 16000)) + speech + [Float](repeating: 0, count: Int(trailing * 16000))
+}
+
+/// `text` as the default Piper voice says it, at 16 kHz.
+func spokenByPiper(_ text: String) throws -> [Float] {
+    let tts = try PiperSynthesizer(voice: "en_US-joe-medium")
+    tts.options.seed = 3
+    var speech: [Float] = []
+    try tts.synthesize(try tts.voice.phonemize(text)) { speech += $0; return true }
+    return Resampler.resample(speech, from: tts.sampleRate, to: 16000)
 }

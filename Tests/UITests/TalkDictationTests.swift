@@ -1,4 +1,5 @@
 import AudioIO
+import Engine
 import Foundation
 import XCTest
 
@@ -74,12 +75,62 @@ final class TalkDictationTests: XCTestCase {
         XCTAssertFalse(turns.lowercased().contains("what time"), "no turn in the session log: \(turns)")
     }
 
+    func testHandsFreeDictationWritesEachUtteranceWithItsWordsSoFarAndNoReply() throws {
+        // The microphone: 6 s of silence (capture starts once the models are loaded), a long sentence, a pause longer
+        // than the hangover, a short question, then silence.
+        let first = try spokenByPiper("Please remember to buy milk, eggs, bread and coffee on the way home tonight.")
+        XCTAssertGreaterThan(first.count, 3 * 16000)
+        let second = try AudioFile.readMono(PseudoTerminal.speechFixture("what_time.wav"), sampleRate: 16000)
+        let mic = [Float](repeating: 0, count: 6 * 16000) + first + [Float](repeating: 0, count: 2 * 16000) + second
+            + [Float](repeating: 0, count: 25 * 16000)
+        try pty.writeDevices(mic: mic, speaker: true)
+        pty.start(["--capture-device", "mic", "--playback-device", "spk", "--mode", "hands-free-dictation",
+                   "--dictation-output", "dictated.txt", "--session-log", "turns.jsonl"], cols: 160)
+
+        // The mode is named in the header, on the key line and in the ready line.
+        let ready = pty.waitFor("the models to load", timeout: 120) { $0.contains("· ready in ") }
+        XCTAssertTrue(ready.contains("confab · hands-free dictation ·"), ready)
+        XCTAssertTrue(ready.contains("just dictate (a pause ends each utterance) · Tab mode"), ready)
+        XCTAssertTrue(ready.contains("hands-free dictation: just talk"), ready)
+        XCTAssertTrue(ready.contains("listening"), ready)
+
+        // While the sentence is spoken: its words so far, provisionally, before any dictated line.
+        let partial = pty.waitFor("the words so far", timeout: 60) { $0.contains("dictating ‥ ") }
+        XCTAssertFalse(partial.contains("dictated › "), "the text came before the words so far: \(partial)")
+        XCTAssertTrue(partial.contains(" …"), partial)
+        XCTAssertTrue(partial.lowercased().contains("dictating ‥ please"), partial)
+        // The sentence's text replaces them (no key pressed: the pause ended it).
+        let firstDone = pty.waitFor("the first dictated line", timeout: 60) { $0.lowercased().contains("dictated › please remember") }
+        XCTAssertFalse(firstDone.lowercased().contains("dictating ‥ please"), "the words so far stayed beside the text: \(firstDone)")
+        // Then the question, as a second line; never answered.
+        let both = pty.waitFor("the second dictated line", timeout: 60) { $0.lowercased().contains("dictated › what time is it") }
+        XCTAssertFalse(both.contains("you › "), "dictated words are not a turn: \(both)")
+        sleep(2)                           // time for a (wrongly started) reply to show
+        let after = pty.screen()
+        XCTAssertFalse(after.contains("confab › "), "no reply to dictated words: \(after)")
+        XCTAssertFalse(after.contains("last turn:"), after)
+        XCTAssertFalse(after.contains("dictating ‥ "), after)
+
+        let lines = try String(contentsOfFile: pty.path("dictated.txt"), encoding: .utf8).lowercased().split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, "\(lines)")
+        XCTAssertTrue(lines.first?.contains("please remember to buy milk") ?? false, "\(lines)")
+        XCTAssertTrue(lines.last?.contains("what time is it") ?? false, "\(lines)")
+
+        pty.send("q")
+        XCTAssertEqual(pty.waitForExit(), "0")
+        pty.assertTerminalSane()
+        XCTAssertEqual(pty.played().filter { abs($0) > 0.01 }.count, 0, "nothing was spoken")
+        let turns = (try? String(contentsOfFile: pty.path("turns.jsonl"), encoding: .utf8)) ?? ""
+        XCTAssertEqual(turns, "", "no turn in the session log")
+    }
+
     func testHelpListsTheModesAndKeysWithDefaults() throws {
         try pty.writeDevices(mic: nil, speaker: false)
         pty.start(["talk", "--help"], cols: 200, rows: 60)
         XCTAssertEqual(pty.waitForExit(), "0")
         let help = pty.screen()
-        for s in ["hands-free", "push-to-talk", "typed", "dictation", "--dictation-output", "Space", "Tab", "q, Ctrl-C", "--mode hands-free"] {
+        for s in ["hands-free", "push-to-talk", "typed", "dictation", "hands-free-dictation", "--dictation-output", "Space", "Tab",
+                  "q, Ctrl-C", "--mode hands-free", "--hangover 0.5", "partials on", "dictating ‥"] {
             XCTAssertTrue(help.contains(s), "help mentions \(s): \(help)")
         }
     }

@@ -56,11 +56,8 @@ public final class Conversation: @unchecked Sendable {
     var wake: WakeGate?
     /// Samples read from the capture so far (the capture timeline the follow-up window runs on).
     var capturePosition = 0
-    /// Partial transcripts: on or off, one running, and the utterance they belong to (a newer generation
-    /// silences a recognition still running for an utterance that has ended).
+    /// Partial transcripts on or off (the capture thread's `PartialTranscriber` runs them).
     var partialsOn: Bool
-    var partialRunning = false
-    var partialGeneration = 0
 
     // Capture thread only.
     let detector: any VoiceActivityDetecting
@@ -190,6 +187,9 @@ public final class Conversation: @unchecked Sendable {
         get { lock.withLock { partialsOn } }
         set { lock.withLock { partialsOn = newValue } }
     }
+
+    /// A turn is in flight (being recognized, answered or spoken): the CPU is not idle.
+    public var hasTurnInFlight: Bool { lock.withLock { turn != nil } }
 
     /// The messages the model would see before a new user message.
     public var messages: [ChatMessage] { lock.withLock { history.messages } }

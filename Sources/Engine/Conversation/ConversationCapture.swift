@@ -26,32 +26,16 @@ extension Conversation {
         // Where the speech in progress began on the capture timeline (it is confirmed `startConfirmation` later).
         let confirmationSamples = Int(config.vad.startConfirmation * Double(captureRate))
         var speechStartedAt: Int?
-        // Partial transcripts: the recognition in flight, and where the last one started (capture timeline).
-        let partialEvery = max(frameSize, Int(config.partialInterval * Double(captureRate)))
-        let partialShortest = captureRate / 2
-        var partialTask: Task<Void, Never>?
-        var partialFrom = 0
+        // Partial transcripts: the words so far, recognized again every `partialInterval` of audio.
+        let partials = PartialTranscriber(
+            sampleRate: captureRate, interval: config.partialInterval, frameSize: frameSize,
+            recognize: { [self] in try transcribeSerially($0) },
+            publish: { [self] in emit(.partialTranscript($0)) },
+            published: { [self] in prefillHeard($0) })
+        let partialShortest = partials.shortest
         var wasPushToTalk = false
-        func stopPartial() {
-            guard let task = partialTask else { return }
-            task.cancel()                        // the recognizer stops at its next layer or step
-            partialTask = nil
-            lock.withLock { partialGeneration += 1 }
-        }
-        func startPartial(_ samples: [Float]) {
-            partialFrom = samplesRead
-            let generation = lock.withLock { () -> Int in partialRunning = true; return partialGeneration }
-            partialTask = Task.detached(priority: .utility) { [self] in
-                let text = try? transcribeSerially(samples)
-                let current = lock.withLock { () -> Bool in
-                    partialRunning = false
-                    guard let text, !text.isEmpty, generation == partialGeneration, !Task.isCancelled else { return false }
-                    emit(.partialTranscript(text))
-                    return true
-                }
-                if current, let text { prefillHeard(text) }
-            }
-        }
+        func stopPartial() { partials.stop() }
+        func startPartial(_ samples: [Float]) { partials.start(samples, at: samplesRead) }
         // When each of the last frames was read (a ring, allocated once): a file is read faster than real time,
         // so the end of speech is when its frame came in, not "now minus the audio since".
         let readTimes = 1024
@@ -100,7 +84,7 @@ extension Conversation {
 
             // Push-to-talk records every frame; the detector rests meanwhile.
             let inSpeech = detector.inSpeech
-            let partialDue = samplesRead - partialFrom >= partialEvery
+            let partialDue = partials.isDue(at: samplesRead)
             let (ptt, replyActive, resetDetector, partialIdle, pttSoFar) = lock.withLock { () -> (Bool, Bool, Bool, Bool, [Float]?) in
                 capturePosition = samplesRead
                 if let shown = wake?.tick(position: samplesRead, idle: turn == nil && !inSpeech) { emit(.wake(shown)) }
@@ -110,12 +94,12 @@ extension Conversation {
                 }
                 let r = pttReset; pttReset = false
                 // Partial transcripts only in idle time: no turn in flight, none running.
-                let idle = partialsOn && turn == nil && !partialRunning
+                let idle = partialsOn && turn == nil && !partials.isRunning
                 let soFar = pttRecording && idle && partialDue && wasPushToTalk && pttCount >= partialShortest
                     ? Array(UnsafeBufferPointer(start: pttBuffer, count: pttCount)) : nil
                 return (pttRecording, turn.map { !$0.cancelled && $0.confirmed } ?? false, r, idle, soFar)
             }
-            if ptt != wasPushToTalk { wasPushToTalk = ptt; stopPartial(); partialFrom = samplesRead }
+            if ptt != wasPushToTalk { wasPushToTalk = ptt; stopPartial(); partials.restart(at: samplesRead) }
             if let pttSoFar { startPartial(pttSoFar) }
             if resetDetector { detector.reset(); dropEarly(); stopPartial() }
             if ptt || !config.handsFree { continue }
@@ -149,7 +133,7 @@ extension Conversation {
             switch event {
             case .speechStarted:
                 speechStartedAt = max(0, samplesRead - confirmationSamples)
-                partialFrom = samplesRead
+                partials.restart(at: samplesRead)
                 if gate.userAboveEcho {
                     emit(.state(.hearingYou))
                     if replyActive { lock.withLock { interruptLocked(by: .voice) } }
@@ -174,7 +158,7 @@ extension Conversation {
                 }
             case .speechResumed:
                 dropEarly()
-                partialFrom = samplesRead
+                partials.restart(at: samplesRead)
             case .speechEnded(let utterance):
                 stopPartial()
                 if echoSuspect { echoSuspect = false; dropEarly() }
