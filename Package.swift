@@ -107,6 +107,8 @@ let package = Package(
         .testTarget(name: "ConversationTests", dependencies: ["Engine", "AudioIO"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
         // The network API against real peers: the `openai` and `wyoming` Python packages (a venv scripts/test.sh
         // builds), and Confab's own remote client against `confab serve`.
+        // The wire formats alone (Wyoming framing), no models or network.
+        .testTarget(name: "ServeWireTests", dependencies: ["ServeWire"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "RemoteLM", "Engine", "AudioIO", "App"], exclude: ["peers"]),
         .testTarget(name: "SpeechSynthesisTests", dependencies: ["Engine", "AudioIO", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
     ]

@@ -143,6 +143,16 @@ with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, name)
         subprocess.run(["sox", "-n"] + args + [out, "synth", "0.01", "sine", "440"], check=True)
         put("audio", name, open(out, "rb").read())
+    # Longer than the fuzz target's 5-minute decode limit (6 min of silence at 1 kHz, a few KB): one with an honest
+    # header (refused by it) and one whose STREAMINFO gives no length (total samples 0: stopped while decoding).
+    if only is None or "audio" in only:
+        out = os.path.join(tmp, "long.flac")
+        subprocess.run(["sox", "-D", "-n", "-r", "1000", "-c", "1", "-b", "16", out, "synth", "360", "sine", "0", "vol", "0"], check=True)
+        flac = bytearray(open(out, "rb").read())
+        put("audio", "long1k.flac", bytes(flac))
+        assert flac[:4] == b"fLaC" and flac[4] & 0x7F == 0
+        flac[21] &= 0xF0; flac[22:26] = b"\0\0\0\0"
+        put("audio", "long1k-nolength.flac", bytes(flac))
 
 # --- HTTP multipart (first line: the Content-Type) and Wyoming streams (first byte: the read size) -------------
 put("multipart", "transcription.txt", "multipart/form-data; boundary=b0undary\n"
@@ -159,5 +169,6 @@ def wy(t, data=None, payload=b""):
 put("wyoming", "transcribe.bin", b"\x07" + wy("describe") + wy("transcribe", {"name": "tiny.en", "language": "en"})
     + wy("audio-start", {"rate": 16000, "width": 2, "channels": 1}) + wy("audio-chunk", {"rate": 16000}, bytes(range(64)))
     + wy("audio-stop") + b'{"type": "ping", "data": {"text": "x"}}\n')
+put("wyoming", "blank-lines.bin", b"\x02" + b"".join((b"\r\n" if i % 2 else b"  \n") + wy("ping", {"text": "p" * i}) for i in range(40)))
 put("wyoming", "synthesize.bin", b"\x00" + wy("synthesize", {"text": "Hello there.", "voice": {"name": "en_US-joe-medium"}}))
 print("corpus written to", root)

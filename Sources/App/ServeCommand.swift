@@ -30,6 +30,9 @@ struct ServeCommand: AsyncParsableCommand {
         Defaults: --host 127.0.0.1  --port 8000  --asr tiny.en
                   --voice en_US-joe-medium  --llm \(DefaultLanguageModel.helpText)
                   --queue-depth 4  --max-upload-mb 25 (JSON bodies: 1 MiB)
+                  --max-audio-minutes 30 (an upload that decodes to longer
+                  audio, or whose header says so, gets 413; at most 8
+                  channels and 30 min of 48 kHz stereo in samples)
                   --request-timeout 300  --idle-timeout 30  --ctx 4096
                   no API key (--api-key or CONFAB_SERVE_API_KEY: every /v1
                   request needs `Authorization: Bearer KEY`)
@@ -50,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Language models to serve (repeatable; default: the conversation's, see above).") var llm: [String] = []
     @Option(name: .customLong("queue-depth"), help: "Requests that may wait per model while it works; more get 429.") var queueDepth = 4
     @Option(name: .customLong("max-upload-mb"), help: "Largest audio upload, in MiB.") var maxUploadMB = 25
+    @Option(name: .customLong("max-audio-minutes"), help: "Longest audio an uploaded file may decode to, in minutes.") var maxAudioMinutes = 30
     @Option(name: .customLong("request-timeout"), help: "Seconds a request may take (waiting included) before 504.") var requestTimeout = 300.0
     @Option(name: .customLong("idle-timeout"), help: "Seconds of silence after which a connection is closed.") var idleTimeout = 30.0
     @Option(help: "Context length cap for the language models, in tokens.") var ctx = 4096
@@ -61,6 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard queueDepth >= 0 else { throw ValidationError("--queue-depth must be ≥ 0") }
         guard maxUploadMB >= 1 && maxUploadMB <= 1024 else { throw ValidationError("--max-upload-mb must be 1...1024") }
+        guard maxAudioMinutes >= 1 && maxAudioMinutes <= 240 else { throw ValidationError("--max-audio-minutes must be 1...240") }
         guard requestTimeout > 0, idleTimeout > 0 else { throw ValidationError("timeouts must be > 0") }
         guard ctx >= 64 else { throw ValidationError("--ctx must be ≥ 64") }
         if let w = wyoming { _ = try Self.hostPort(w) }
@@ -85,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
         if !llm.isEmpty { c.llms = llm }
         c.maxWaiting = queueDepth
         c.maxUploadBytes = maxUploadMB << 20
+        c.maxAudioSeconds = Double(maxAudioMinutes * 60)
         c.requestTimeout = requestTimeout
         c.idleTimeout = idleTimeout
         c.contextLimit = ctx

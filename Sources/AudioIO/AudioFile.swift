@@ -46,6 +46,11 @@ public enum AudioFile {
     /// Reads a whole file already in memory (an upload) as interleaved float samples, through the same checks as a
     /// file on disk; `name` names it in errors. `maxSamples` bounds what a compressed file may decode to.
     public static func readInterleaved(bytes: [UInt8], name: String, maxSamples: Int = .max) throws -> (samples: [Float], info: Info) {
+        try withMemoryFile(bytes, name: name) { sf, sfinfo in try read(sf, sfinfo, path: name, maxSamples: maxSamples) }
+    }
+
+    /// Opens bytes in memory with libsndfile (virtual I/O) and hands the open file to `body`.
+    static func withMemoryFile<T>(_ bytes: [UInt8], name: String, _ body: (OpaquePointer, SF_INFO) throws -> T) throws -> T {
         guard !bytes.isEmpty else { throw AudioFileError(path: name, problem: "is empty (0 bytes): not an audio file") }
         let source = MemorySource(bytes)
         var io = SF_VIRTUAL_IO(
@@ -85,7 +90,34 @@ public enum AudioFile {
             throw AudioFileError(path: name, problem: "is not an audio file libsndfile can read (\(why)): use WAV, FLAC, OGG or another format it reads")
         }
         defer { sf_close(sf) }
-        return try withExtendedLifetime(source) { try read(sf, sfinfo, path: name, maxSamples: maxSamples) }
+        return try withExtendedLifetime(source) { try body(sf, sfinfo) }
+    }
+
+    /// How much audio an untrusted file (an upload) may decode to. A compressed file (FLAC, Ogg) a few kilobytes long
+    /// can hold hours of audio, or a header that claims them; these bound what reading it costs, whatever it claims.
+    public struct DecodeLimit: Sendable, Equatable {
+        /// Longest audio, in seconds: at most seconds × the file's rate frames.
+        public var seconds: Double
+        /// Most channels.
+        public var channels: Int
+        /// Most samples decoded in all (frames × channels): bounds the work for a file at a high rate or with many channels.
+        public var samples: Int
+
+        /// `samples` defaults to `seconds` of 48 kHz stereo.
+        public init(seconds: Double, channels: Int = 8, samples: Int? = nil) {
+            self.seconds = seconds; self.channels = channels
+            self.samples = samples ?? Self.frames(seconds: seconds, rate: 96_000)
+        }
+
+        /// No limit (a file the user chose).
+        public static let none = DecodeLimit(seconds: .infinity, channels: .max, samples: .max)
+
+        /// seconds × rate, rounded down, saturating at Int.max (no overflow whatever the values).
+        static func frames(seconds: Double, rate: Int) -> Int {
+            guard seconds > 0 else { return 0 }
+            let f = (seconds * Double(rate)).rounded(.down)
+            return f.isFinite && f < 9.0e18 ? Int(f) : .max
+        }
     }
 
     /// The bytes behind `readInterleaved(bytes:)`, with libsndfile's read position.
@@ -101,15 +133,11 @@ public enum AudioFile {
 
     /// Everything after opening: checks of the header against the data, then the samples.
     static func read(_ sf: OpaquePointer, _ sfinfo: SF_INFO, path: String, maxSamples: Int = .max) throws -> (samples: [Float], info: Info) {
+        try check(sf, sfinfo, path: path)
         let channels = Int(sfinfo.channels)
-        guard channels > 0, sfinfo.samplerate > 0 else { throw AudioFileError(path: path, problem: "has no audio channels or no sample rate: re-export it") }
-        guard sampleRates.contains(Int(sfinfo.samplerate)) else {
-            throw AudioFileError(path: path, problem: "has a sample rate of \(sfinfo.samplerate) Hz (Confab reads 1 kHz to 768 kHz): re-export it")
-        }
-        if let (promised, holds) = truncation(sf) {
-            let bytesPerSecond = Double(sfinfo.samplerate) * Double(sfinfo.channels) * Double(bytesPerSample(sfinfo.format))
-            throw AudioFileError(path: path, problem: String(format: "is truncated: its header promises %.2f s of audio but the file holds %.2f s; re-export or re-record it",
-                                                             Double(promised) / bytesPerSecond, Double(holds) / bytesPerSecond))
+        if sfinfo.frames > 0 && sfinfo.frames != Int64.max {
+            let (claimed, o) = Int(sfinfo.frames).multipliedReportingOverflow(by: channels)
+            if o || claimed > maxSamples { throw AudioFileError(path: path, problem: "decodes to more than \(maxSamples) samples: too long", exceedsLimit: true) }
         }
         var out: [Float] = []
         // The header's frame count is only a hint (a damaged file may claim anything): reserve at most 16 MB up front.
@@ -121,16 +149,107 @@ public enum AudioFile {
             let n = chunk.withUnsafeMutableBufferPointer { sf_readf_float(sf, $0.baseAddress, sf_count_t(framesPerRead)) }
             if n <= 0 { break }
             guard out.count + Int(n) * channels <= maxSamples else {
-                throw AudioFileError(path: path, problem: "decodes to more than \(maxSamples) samples: too long")
+                throw AudioFileError(path: path, problem: "decodes to more than \(maxSamples) samples: too long", exceedsLimit: true)
             }
             out.append(contentsOf: chunk[0..<(Int(n) * channels)])
         }
-        if sf_error(sf) != 0 {
-            throw AudioFileError(path: path, problem: "is damaged or truncated (\(String(cString: sf_strerror(sf)))): re-export or re-record it")
-        }
+        try checkDecoded(sf, path: path)
         if out.isEmpty && path == "-" { throw AudioFileError(path: path, problem: "holds no audio: pipe a WAV into `confab play -`") }
         let info = Info(sampleRate: Int(sfinfo.samplerate), channels: channels, frames: out.count / channels)
         return (out, info)
+    }
+
+    /// Reads an open file as mono at `sampleRate` in bounded chunks: each chunk is mixed down and resampled as it
+    /// comes, so memory is the output's size whatever the file's rate and channels, and `limit` is checked against
+    /// the header before anything is decoded and again against what decodes (a header may lie or not know).
+    static func readMono(_ sf: OpaquePointer, _ sfinfo: SF_INFO, path: String, sampleRate: Int, limit: DecodeLimit) throws -> [Float] {
+        try check(sf, sfinfo, path: path)
+        let channels = Int(sfinfo.channels), rate = Int(sfinfo.samplerate)
+        guard channels <= limit.channels else {
+            throw AudioFileError(path: path, problem: "has \(channels) channels (at most \(limit.channels) are read): mix it down to mono or stereo")
+        }
+        let maxFrames = DecodeLimit.frames(seconds: limit.seconds, rate: rate)
+        let most = duration(limit.seconds)
+        func tooLong(claimed: Int?) -> AudioFileError {
+            let what = claimed.map { "is \(duration(Double($0) / Double(rate))) long by its header, more than the \(most)" }
+                ?? "decodes to more than the \(most) of audio"
+            return AudioFileError(path: path, problem: "\(what) that is read: send a shorter recording", exceedsLimit: true)
+        }
+        func tooManySamples() -> AudioFileError {
+            AudioFileError(path: path, problem: "decodes to more than the \(limit.samples) samples that are read (\(channels) channels at \(rate) Hz): send a shorter recording, or one with fewer channels or a lower rate", exceedsLimit: true)
+        }
+        // libsndfile's frame count: what the header claims, SF_COUNT_MAX (Int64.max) when it does not say.
+        let claimed = sfinfo.frames == Int64.max ? nil : Int(sfinfo.frames)
+        if let claimed {
+            if claimed > maxFrames { throw tooLong(claimed: claimed) }
+            let (samples, o) = claimed.multipliedReportingOverflow(by: channels)
+            if o || samples > limit.samples { throw tooManySamples() }
+        }
+        var stream = Resampler.Stream(from: rate, to: sampleRate)
+        var out: [Float] = []
+        // The header is only a hint: reserve at most 16 MB up front.
+        if let claimed, claimed > 0 {
+            out.reserveCapacity(min(DecodeLimit.frames(seconds: Double(claimed) / Double(rate), rate: sampleRate) + 1, 1 << 22))
+        }
+        // Reads of at most 64 Ki samples, whatever the channel count.
+        let framesPerRead = max(1, 65536 / channels)
+        var chunk = [Float](repeating: 0, count: framesPerRead * channels)
+        var mono = [Float](repeating: 0, count: framesPerRead)
+        var frames = 0
+        let inv = 1 / Float(channels)
+        while true {
+            let got = chunk.withUnsafeMutableBufferPointer { sf_readf_float(sf, $0.baseAddress, sf_count_t(framesPerRead)) }
+            if got <= 0 { break }
+            let n = Int(got)
+            frames += n
+            if frames > maxFrames { throw tooLong(claimed: nil) }
+            if frames > limit.samples / channels { throw tooManySamples() }
+            mono.withUnsafeMutableBufferPointer { m in
+                chunk.withUnsafeBufferPointer { c in
+                    if channels == 1 { for f in 0..<n { m[f] = c[f] }; return }
+                    for f in 0..<n {
+                        var s: Float = 0
+                        for ch in 0..<channels { s += c[f * channels + ch] }
+                        m[f] = s * inv
+                    }
+                }
+            }
+            mono.withUnsafeBufferPointer { stream.push(UnsafeBufferPointer(rebasing: $0[0..<n]), into: &out) }
+        }
+        try checkDecoded(sf, path: path)
+        stream.finish(into: &out)
+        return out
+    }
+
+    /// "45 s", "30 min", "2 h 5 min": a length in a message.
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "unlimited" }
+        if seconds < 60 { return String(format: seconds == seconds.rounded() ? "%.0f s" : "%.1f s", seconds) }
+        let minutes = Int((seconds / 60).rounded(.down))
+        if minutes < 60 { let s = Int(seconds) % 60; return s == 0 ? "\(minutes) min" : "\(minutes) min \(s) s" }
+        if minutes >= 60 * 24 * 365 { return String(format: "%.0f years", seconds / (365 * 86400)) }
+        return minutes % 60 == 0 ? "\(minutes / 60) h" : "\(minutes / 60) h \(minutes % 60) min"
+    }
+
+    /// A decode that stopped on an error, not at the end.
+    static func checkDecoded(_ sf: OpaquePointer, path: String) throws {
+        if sf_error(sf) != 0 {
+            throw AudioFileError(path: path, problem: "is damaged or truncated (\(String(cString: sf_strerror(sf)))): re-export or re-record it")
+        }
+    }
+
+    /// The header's rate and channels, and its data length against what the file holds.
+    static func check(_ sf: OpaquePointer, _ sfinfo: SF_INFO, path: String) throws {
+        let channels = Int(sfinfo.channels)
+        guard channels > 0, sfinfo.samplerate > 0 else { throw AudioFileError(path: path, problem: "has no audio channels or no sample rate: re-export it") }
+        guard sampleRates.contains(Int(sfinfo.samplerate)) else {
+            throw AudioFileError(path: path, problem: "has a sample rate of \(sfinfo.samplerate) Hz (Confab reads 1 kHz to 768 kHz): re-export it")
+        }
+        if let (promised, holds) = truncation(sf) {
+            let bytesPerSecond = Double(sfinfo.samplerate) * Double(sfinfo.channels) * Double(bytesPerSample(sfinfo.format))
+            throw AudioFileError(path: path, problem: String(format: "is truncated: its header promises %.2f s of audio but the file holds %.2f s; re-export or re-record it",
+                                                             Double(promised) / bytesPerSecond, Double(holds) / bytesPerSecond))
+        }
     }
 
     /// The first bytes of WAV/RIFF, RF64, AIFF, FLAC, OGG, CAF, AU: an audio container that failed to open is damaged, not foreign.
@@ -177,10 +296,11 @@ public enum AudioFile {
         return mono(samples, info, sampleRate: sampleRate)
     }
 
-    /// A file in memory (an upload) as mono float at `sampleRate`; `name` names it in errors.
-    public static func readMono(bytes: [UInt8], name: String, sampleRate: Int, maxSamples: Int = .max) throws -> [Float] {
-        let (samples, info) = try readInterleaved(bytes: bytes, name: name, maxSamples: maxSamples)
-        return mono(samples, info, sampleRate: sampleRate)
+    /// A file in memory (an upload) as mono float at `sampleRate`; `name` names it in errors. Decoded in bounded
+    /// chunks within `limit` (the same samples as `readMono` of the file on disk); beyond it, an error whose
+    /// `exceedsLimit` is set.
+    public static func readMono(bytes: [UInt8], name: String, sampleRate: Int, limit: DecodeLimit = .none) throws -> [Float] {
+        try withMemoryFile(bytes, name: name) { sf, sfinfo in try readMono(sf, sfinfo, path: name, sampleRate: sampleRate, limit: limit) }
     }
 
     static func mono(_ samples: [Float], _ info: Info, sampleRate: Int) -> [Float] {
@@ -272,6 +392,10 @@ public enum AudioFile {
 public struct AudioFileError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let problem: String
-    public init(path: String, problem: String) { self.path = path; self.problem = problem }
+    /// The file is readable but longer or larger than a `DecodeLimit` allows.
+    public let exceedsLimit: Bool
+    public init(path: String, problem: String, exceedsLimit: Bool = false) {
+        self.path = path; self.problem = problem; self.exceedsLimit = exceedsLimit
+    }
     public var description: String { "\(path == "-" ? "standard input" : path): \(problem)" }
 }

@@ -68,6 +68,76 @@ public struct Resampler: Sendable {
         return y
     }
 
+    /// One output sample: the filter row of output `j` over the input it covers. `input` holds the samples from
+    /// index `first` on; indices outside `0..<n` are zero padding (skipped, as in `process`).
+    @inline(__always)
+    func output(_ j: Int, _ input: UnsafeBufferPointer<Float>, first: Int, n: Int) -> Float {
+        let num = j * down
+        let base = num / up, p = num % up
+        let start = base - taps + 1
+        var s: Float = 0
+        phases[p].withUnsafeBufferPointer { row in
+            if start >= 0 && start + 2 * taps <= n {
+                let x = input.baseAddress! + (start - first)
+                for k in 0..<(2 * taps) { s += row[k] * x[k] }
+            } else {
+                for k in 0..<(2 * taps) {
+                    let i = start + k
+                    if i >= 0 && i < n { s += row[k] * input[i - first] }
+                }
+            }
+        }
+        return s
+    }
+
+    /// A signal that arrives in pieces (a file decoded in chunks), resampled as it comes: the same samples as
+    /// `process` on the whole signal, holding only the input the filter still needs.
+    public struct Stream: Sendable {
+        public let resampler: Resampler
+        private var window: [Float] = []      // input samples from index `first` on
+        private var first = 0
+        private var received = 0
+        private var next = 0                  // the next output sample's index
+
+        public init(from: Int, to: Int) { self.init(Resampler(from: from, to: to)) }
+        public init(_ resampler: Resampler) { self.resampler = resampler }
+
+        /// Appends the output that `x` completes to `out`.
+        public mutating func push(_ x: UnsafeBufferPointer<Float>, into out: inout [Float]) {
+            let r = resampler
+            if r.from == r.to { out.append(contentsOf: x); return }
+            window.append(contentsOf: x)
+            received += x.count
+            // Output j reads input (j·down/up) − taps + 1 through (j·down/up) + taps: it is complete once that has come.
+            var j = next
+            window.withUnsafeBufferPointer { w in
+                while (j * r.down) / r.up + r.taps < received {
+                    out.append(r.output(j, w, first: first, n: .max))
+                    j += 1
+                }
+            }
+            next = j
+            let keepFrom = max(0, (next * r.down) / r.up - r.taps + 1)
+            let drop = min(keepFrom - first, window.count)
+            // Dropped only once it is at least half the window: each input sample is moved O(1) times.
+            if drop > 0 && drop * 2 >= window.count {
+                window.removeFirst(drop)
+                first += drop
+            }
+        }
+
+        /// The rest of the output, the signal zero-padded at its end: `process`'s length, round(n · to / from).
+        public mutating func finish(into out: inout [Float]) {
+            let r = resampler
+            guard r.from != r.to else { return }
+            let n = received
+            let count = Int((Double(n) * Double(r.up) / Double(r.down)).rounded())
+            window.withUnsafeBufferPointer { w in
+                while next < count { out.append(r.output(next, w, first: first, n: n)); next += 1 }
+            }
+        }
+    }
+
     static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
 
     static func kaiser(_ t: Double, beta: Double) -> Double {

@@ -16,6 +16,8 @@ public struct ServeConfiguration: Sendable {
     /// Largest request bodies: an uploaded audio file, and a JSON request.
     public var maxUploadBytes = 25 << 20
     public var maxJSONBytes = 1 << 20
+    /// Longest audio one uploaded file may decode to, in seconds (a small FLAC or Ogg file can hold hours).
+    public var maxAudioSeconds: Double = 30 * 60
     /// Longest a request may take once read (waiting included); then 504.
     public var requestTimeout: Double = 300
     /// A connection with no traffic for this long is closed (a client that stops sending mid-body).

@@ -147,7 +147,7 @@ public struct ConfabServer: Sendable {
             }
             guard let file = form.part("file") else { throw APIError.invalid("'file' is required (a multipart file field)", param: "file") }
             guard !file.data.isEmpty else { throw APIError.invalid("The uploaded file is empty", param: "file") }
-            let samples = try Self.decodeAudio(file.data, name: file.filename ?? "file")
+            let samples = try Self.decodeAudio(file.data, name: file.filename ?? "file", limit: AudioFile.DecodeLimit(seconds: config.maxAudioSeconds))
             let duration = Double(samples.count) / 16000
             let token = CancelToken()
             let lang = language
@@ -165,10 +165,14 @@ public struct ConfabServer: Sendable {
         }
     }
 
-    /// Any audio libsndfile reads, as 16 kHz mono; anything else is a 400 naming the file.
-    static func decodeAudio(_ bytes: [UInt8], name: String) throws -> [Float] {
+    /// Any audio libsndfile reads, as 16 kHz mono, decoded in bounded chunks within `limit`: longer audio is a 413
+    /// naming the file (checked against the header first, then against what decodes); anything else is a 400.
+    static func decodeAudio(_ bytes: [UInt8], name: String, limit: AudioFile.DecodeLimit) throws -> [Float] {
         let samples: [Float]
-        do { samples = try AudioFile.readMono(bytes: bytes, name: name, sampleRate: 16000) } catch let e as AudioFileError {
+        do { samples = try AudioFile.readMono(bytes: bytes, name: name, sampleRate: 16000, limit: limit) } catch let e as AudioFileError {
+            if e.exceedsLimit {
+                throw APIError(.contentTooLarge, "The file '\(name)' is too long for this server: \(e.problem)", param: "file", code: "audio_too_long")
+            }
             throw APIError.invalid("The file '\(name)' is not audio this server can read: \(e.problem)", param: "file")
         }
         guard !samples.isEmpty else { throw APIError.invalid("The file '\(name)' holds no audio (zero length)", param: "file") }

@@ -30,29 +30,51 @@ public struct WyomingProtocolError: Error, CustomStringConvertible {
 }
 
 /// Wyoming's framing, read from bytes that arrive in any pieces. Every length is bounded.
+///
+/// Parsing is incremental: the search for a header's newline resumes where the last one stopped, and parsed bytes are
+/// consumed by moving a start index (the buffer is compacted only once the consumed part is at least as long as
+/// what remains), so each byte is scanned and moved a bounded number of times however the bytes are split.
 public struct WyomingCodec: @unchecked Sendable {
     public static let version = "1.5.4"
+    /// Longest header line, newline not counted.
     public static let maxHeaderLine = 64 * 1024
     public static let maxDataLength = 1 << 20
     public static let maxPayloadLength = 4 << 20
 
     private enum State { case header, data(header: [String: Any], need: Int, payload: Int), payload(header: [String: Any], data: [String: Any], need: Int) }
+    /// Bytes received: `buffer[start...]` is not parsed yet.
     private var buffer: [UInt8] = []
+    private var start = 0
+    /// In the header state, `buffer[start..<scanned]` is known to hold no newline.
+    private var scanned = 0
     private var state = State.header
+    /// Bytes examined in newline searches plus bytes moved by compaction: stays within a small multiple of the bytes
+    /// pushed however they are split (the tests hold it to that).
+    private(set) var work = 0
 
     public init() {}
 
+    /// Bytes not parsed yet (a partial header, data or payload).
+    public var pending: Int { buffer.count - start }
+
     public mutating func push(_ bytes: some Sequence<UInt8>) throws -> [WyomingEvent] {
-        buffer += bytes
+        buffer.append(contentsOf: bytes)
+        defer { compact() }
         var out: [WyomingEvent] = []
         while true {
             switch state {
             case .header:
-                guard let nl = buffer.firstIndex(of: 0x0A) else {
-                    if buffer.count > Self.maxHeaderLine { throw WyomingProtocolError("an event header longer than \(Self.maxHeaderLine / 1024) KiB") }
+                let from = max(scanned, start)
+                let found = buffer[from...].firstIndex(of: 0x0A)
+                work += (found.map { $0 + 1 } ?? buffer.count) - from
+                guard let nl = found else {
+                    scanned = buffer.count
+                    if buffer.count - start > Self.maxHeaderLine { throw Self.headerTooLong }
                     return out
                 }
-                let line = Array(buffer[..<nl]); buffer.removeSubrange(...nl)
+                let line = buffer[start..<nl]
+                start = nl + 1; scanned = start
+                if line.count > Self.maxHeaderLine { throw Self.headerTooLong }
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
                 guard let h = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], h["type"] is String else {
                     throw WyomingProtocolError("an event header is not a JSON object with a type")
@@ -63,22 +85,39 @@ public struct WyomingCodec: @unchecked Sendable {
                 guard pl >= 0, pl <= Self.maxPayloadLength else { throw WyomingProtocolError("payload_length \(pl) is out of range (at most \(Self.maxPayloadLength))") }
                 state = .data(header: h, need: dl, payload: pl)
             case .data(let h, let need, let pl):
-                guard buffer.count >= need else { return out }
+                guard buffer.count - start >= need else { return out }
                 var data = h["data"] as? [String: Any] ?? [:]
                 if need > 0 {
-                    guard let extra = try? JSONSerialization.jsonObject(with: Data(buffer[..<need])) as? [String: Any] else {
+                    guard let extra = try? JSONSerialization.jsonObject(with: Data(buffer[start..<(start + need)])) as? [String: Any] else {
                         throw WyomingProtocolError("event data is not a JSON object")
                     }
                     data.merge(extra) { _, new in new }
-                    buffer.removeSubrange(..<need)
+                    start += need
                 }
                 state = .payload(header: h, data: data, need: pl)
             case .payload(let h, let data, let need):
-                guard buffer.count >= need else { return out }
-                out.append(WyomingEvent(h["type"] as! String, data, payload: Array(buffer[..<need])))
-                buffer.removeSubrange(..<need)
+                guard buffer.count - start >= need else { return out }
+                out.append(WyomingEvent(h["type"] as! String, data, payload: Array(buffer[start..<(start + need)])))
+                start += need
+                scanned = start
                 state = .header
             }
         }
+    }
+
+    private static let headerTooLong = WyomingProtocolError("an event header longer than \(maxHeaderLine / 1024) KiB")
+
+    /// Drops the consumed bytes once they are at least as many as those left (so moving what is left costs no more
+    /// than what was consumed), or all of them when nothing is left.
+    private mutating func compact() {
+        guard start > 0 else { return }
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+        } else if start >= buffer.count - start {
+            work += buffer.count - start
+            buffer.removeSubrange(..<start)
+        } else { return }
+        scanned = max(0, scanned - start)
+        start = 0
     }
 }

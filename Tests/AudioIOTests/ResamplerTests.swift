@@ -21,6 +21,37 @@ final class ResamplerTests: XCTestCase {
         XCTAssertEqual(Resampler.resample([1, 2, 3], from: 16000, to: 16000), [1, 2, 3], "same rate is the identity")
     }
 
+    /// A signal fed in pieces (as an upload is decoded) resamples to exactly the samples of the whole signal, for
+    /// every piece size, short signals (shorter than the filter) and odd rates included.
+    func testStreamGivesTheWholeSignalsSamples() {
+        var rng: UInt64 = 5
+        func random(_ n: Int) -> Int { rng = rng &* 6364136223846793005 &+ 1442695040888963407; return Int(rng >> 33) % n }
+        for (from, to) in Self.pairs + [(8000, 16000), (768_000, 16000), (11025, 16000), (16000, 16000), (44100, 7999)] {
+            let r = Resampler(from: from, to: to)
+            for n in [0, 1, 50, 3001, 40_000] {
+                let x: [Float] = (0..<n).map { (i: Int) -> Float in
+                    let tone = Float(sin(Double(i) * 0.013)) * 0.5
+                    return tone + Float((i * 7919) % 101) / 400
+                }
+                let whole = r.process(x)
+                for piece in n > 3001 ? [4096, 0] : [1, 7, 4096, 0] {      // 0: random sizes 1...5000
+                    var stream = Resampler.Stream(r)
+                    var out: [Float] = []
+                    var i = 0
+                    x.withUnsafeBufferPointer { xp in
+                        while i < n {
+                            let k = min(piece == 0 ? 1 + random(5000) : piece, n - i)
+                            stream.push(UnsafeBufferPointer(rebasing: xp[i..<(i + k)]), into: &out)
+                            i += k
+                        }
+                    }
+                    stream.finish(into: &out)
+                    XCTAssertEqual(out, whole, "\(from)→\(to), n=\(n), pieces of \(piece)")
+                }
+            }
+        }
+    }
+
     /// Least-squares amplitude of a sine at `freq` in `y[range]` (rate `rate`).
     func amplitude(_ y: [Float], rate: Int, freq: Double, range: Range<Int>) -> Double {
         var ss = 0.0, cc = 0.0, sc = 0.0, ys = 0.0, yc = 0.0

@@ -3,7 +3,7 @@ import Foundation
 @testable import Serve
 import XCTest
 
-/// The parsers of untrusted bytes, on hand-made input: multipart bodies, server-sent events, Wyoming frames.
+/// The parsers of untrusted bytes, on hand-made input: multipart bodies, server-sent events (Wyoming frames: ServeWireTests).
 final class ParsingTests: XCTestCase {
     // MARK: multipart
 
@@ -116,38 +116,5 @@ final class ParsingTests: XCTestCase {
         XCTAssertEqual(RemoteChatSettings.apiKeyFromEnvironment(["OPENAI_API_KEY": "b", "CONFAB_API_KEY": "a"]), "a")
         XCTAssertEqual(RemoteChatSettings.apiKeyFromEnvironment(["OPENAI_API_KEY": "b", "CONFAB_API_KEY": " "]), "b")
         XCTAssertNil(RemoteChatSettings.apiKeyFromEnvironment([:]))
-    }
-
-    // MARK: Wyoming frames
-
-    func testWyomingRoundTripInPieces() throws {
-        let events = [WyomingEvent("describe"),
-                      WyomingEvent("audio-chunk", ["rate": 16000, "width": 2, "channels": 1], payload: Array(repeating: 7, count: 3000)),
-                      WyomingEvent("transcript", ["text": "héllo\nworld"])]
-        let wire = events.flatMap { $0.encoded() }
-        for step in [1, 5, 64, wire.count] {
-            var codec = WyomingCodec()
-            var got: [WyomingEvent] = []
-            var i = 0
-            while i < wire.count { got += try codec.push(wire[i..<min(i + step, wire.count)]); i += step }
-            XCTAssertEqual(got.map(\.type), ["describe", "audio-chunk", "transcript"])
-            XCTAssertEqual(got[1].payload.count, 3000)
-            XCTAssertEqual(got[1].data["rate"] as? Int, 16000)
-            XCTAssertEqual(got[2].data["text"] as? String, "héllo\nworld")
-        }
-        // Data inline in the header (older writers) is read too.
-        var codec = WyomingCodec()
-        let inline = try codec.push(Array("{\"type\":\"transcribe\",\"data\":{\"language\":\"en\"}}\n".utf8))
-        XCTAssertEqual(inline.first?.data["language"] as? String, "en")
-    }
-
-    func testWyomingBadFrames() {
-        func push(_ s: String) throws { var c = WyomingCodec(); _ = try c.push(Array(s.utf8)) }
-        XCTAssertThrowsError(try push("not json\n"))
-        XCTAssertThrowsError(try push("{\"no\":\"type\"}\n"))
-        XCTAssertThrowsError(try push("{\"type\":\"x\",\"payload_length\":99999999999}\n")) { XCTAssertTrue("\($0)".contains("payload_length")) }
-        XCTAssertThrowsError(try push("{\"type\":\"x\",\"data_length\":-1}\n"))
-        XCTAssertThrowsError(try push("{\"type\":\"x\",\"data_length\":3}\nabc")) { XCTAssertTrue("\($0)".contains("not a JSON object")) }
-        XCTAssertThrowsError(try push(String(repeating: "x", count: 70_000)))
     }
 }

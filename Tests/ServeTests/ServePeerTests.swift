@@ -1,16 +1,17 @@
+import AudioIO
 import Foundation
 import XCTest
 
 /// `confab serve` against real peers: the official `openai` Python client, raw HTTP from Python (bad input),
-/// and the `wyoming` package's client. One server (small models, key "test-key", 2 MiB uploads, queue depth 2)
-/// for the whole class.
+/// and the `wyoming` package's client. One server (small models, key "test-key", 2 MiB uploads of at most 1 minute of
+/// audio, queue depth 2) for the whole class.
 final class ServePeerTests: XCTestCase {
     nonisolated(unsafe) static var server: ServeProcess?
     nonisolated(unsafe) static var startError: Error?
 
     override class func setUp() {
         super.setUp()
-        do { server = try ServeProcess(extra: ["--max-upload-mb", "2", "--queue-depth", "2"]) } catch { startError = error }
+        do { server = try ServeProcess(extra: ["--max-upload-mb", "2", "--max-audio-minutes", "1", "--queue-depth", "2"]) } catch { startError = error }
     }
 
     override class func tearDown() {
@@ -84,6 +85,21 @@ final class ServePeerTests: XCTestCase {
         let s = try serve()
         XCTAssertEqual(try raw("concurrent", ["\(s.process.processIdentifier)"]).count, 1)
         XCTAssertTrue(s.stderr.all.contains("POST /v1/chat/completions 429"), "429s are logged")
+    }
+
+    /// Small compressed uploads holding far more than a minute: refused by the header (FLAC, Ogg Vorbis) or, when the
+    /// header does not give the length, while decoding; the server's memory stays put.
+    func testUploadsLongerThanTheLimit() throws {
+        let s = try serve()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("confab-long-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let flac = dir.appendingPathComponent("half-hour.flac"), unknown = dir.appendingPathComponent("no-length.flac")
+        let ogg = dir.appendingPathComponent("ninety-seconds.ogg")
+        try AudioFile.write(flac.path, samples: [Float](repeating: 0, count: 30 * 60 * 8000), sampleRate: 8000, format: .flac16)
+        try Data(UploadLimitTests.flac(try [UInt8](Data(contentsOf: flac)), totalSamples: 0)).write(to: unknown)
+        try UploadLimitTests.writeVorbis(ogg.path, samples: [Float](repeating: 0, count: 90 * 16000), sampleRate: 16000)
+        XCTAssertEqual(try raw("long_audio", ["\(s.process.processIdentifier)", flac.path, unknown.path, ogg.path]).count, 4)
     }
 
     func testWrongKey() throws { XCTAssertEqual(try raw("wrong_key").count, 1) }

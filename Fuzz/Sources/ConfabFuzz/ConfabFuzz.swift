@@ -22,7 +22,7 @@ enum FuzzTarget: String, CaseIterable {
         case .onnx: fuzzONNX(bytes)
         case .piperConfig: _ = try? PiperConfig(data: Data(bytes), path: "voice.onnx.json")
         case .manifest: _ = (try? ModelManifest.decode(Data(bytes), path: "models.json"))?.models.map(\.totalSize)
-        case .audio: _ = try? AudioFile.readMono(bytes: Array(bytes), name: "upload", sampleRate: 16000, maxSamples: 1 << 24)
+        case .audio: fuzzAudio(bytes)
         case .multipart: fuzzMultipart(bytes)
         case .wyoming: fuzzWyoming(bytes)
         }
@@ -94,6 +94,18 @@ func fuzzONNX(_ bytes: UnsafeRawBufferPointer) {
     guard let file = try? MappedFile(copying: bytes, path: "voice.onnx"), let w = try? ONNXWeights(file: file) else { return }
     for t in w.tensors.values where t.count > 0 { sink &+= UInt64(t.pointer[t.count - 1].bitPattern) }
     _ = try? VITSWeights(w)
+}
+
+/// As `confab serve` reads an upload (bounded decode, 16 kHz mono), with a limit of 5 minutes so one input stays
+/// quick; then the interleaved reader with a sample bound.
+func fuzzAudio(_ bytes: UnsafeRawBufferPointer) {
+    let upload = Array(bytes)
+    if let mono = try? AudioFile.readMono(bytes: upload, name: "upload", sampleRate: 16000, limit: .init(seconds: 300)) {
+        sink &+= UInt64(mono.count) &+ UInt64(mono.last?.bitPattern ?? 0)
+    }
+    if let (samples, info) = try? AudioFile.readInterleaved(bytes: upload, name: "upload", maxSamples: 1 << 22) {
+        sink &+= UInt64(samples.count) &+ UInt64(info.frames)
+    }
 }
 
 /// The first line is the request's Content-Type; the rest is the body.

@@ -164,6 +164,26 @@ elif scenario == "concurrent":
     assert after - before < 300 * 1024, f"RSS grew from {before} to {after} KiB"
     print(f"ok: 100 concurrent: {counts}; RSS {before // 1024} → {after // 1024} MiB; still serving")
 
+elif scenario == "long_audio":
+    # Uploads that decode to more than the server's --max-audio-minutes (1 here): 413, naming the file, and the
+    # server's memory does not grow by what they would decode to (30 min at 8 kHz: 460 MB of 16 kHz floats and more).
+    pid = int(sys.argv[5])
+    before = rss_kib(pid)
+    for path, how in zip(sys.argv[6:], ["header", "decoding", "header"]):
+        name = path.rsplit("/", 1)[-1]
+        body = (b'--XyZ\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+                b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="' + name.encode() + b'"\r\n'
+                b'Content-Type: application/octet-stream\r\n\r\n' + open(path, "rb").read() + b'\r\n--XyZ--\r\n')
+        e = error_of(*request("POST", "/v1/audio/transcriptions", body, {"Content-Type": MP}), 413)
+        assert e["code"] == "audio_too_long" and e["param"] == "file", e
+        assert f"The file '{name}' is too long for this server" in e["message"] and "1 min" in e["message"], e
+        assert ("by its header" in e["message"]) == (how == "header"), e
+        print(f"ok: {name} ({len(body) // 1024} KiB, refused by its {how}):", e["message"])
+    healthy()
+    after = rss_kib(pid)
+    assert after - before < 64 * 1024, f"RSS grew from {before} to {after} KiB"
+    print(f"ok: RSS {before // 1024} → {after // 1024} MiB; still serving")
+
 elif scenario == "wrong_key":
     for k in ["Bearer wrong", "", "Basic " + key, "Bearer " + key + "x"]:
         s, ct, d = request("GET", "/v1/models", headers={"Authorization": k})
