@@ -143,16 +143,16 @@ with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, name)
         subprocess.run(["sox", "-n"] + args + [out, "synth", "0.01", "sine", "440"], check=True)
         put("audio", name, open(out, "rb").read())
-    # Longer than the fuzz target's 5-minute decode limit (6 min of silence at 1 kHz, a few KB): one with an honest
+    # Longer than the fuzz target's 20-s decode limit (30 s of silence at 1 kHz, about 200 bytes): one with an honest
     # header (refused by it) and one whose STREAMINFO gives no length (total samples 0: stopped while decoding).
     if only is None or "audio" in only:
         out = os.path.join(tmp, "long.flac")
-        subprocess.run(["sox", "-D", "-n", "-r", "1000", "-c", "1", "-b", "16", out, "synth", "360", "sine", "0", "vol", "0"], check=True)
+        subprocess.run(["sox", "-D", "-n", "-r", "1000", "-c", "1", "-b", "16", out, "synth", "30", "sine", "0", "vol", "0"], check=True)
         flac = bytearray(open(out, "rb").read())
-        put("audio", "long1k.flac", bytes(flac))
+        put("audio", "30s-1k.flac", bytes(flac))
         assert flac[:4] == b"fLaC" and flac[4] & 0x7F == 0
         flac[21] &= 0xF0; flac[22:26] = b"\0\0\0\0"
-        put("audio", "long1k-nolength.flac", bytes(flac))
+        put("audio", "30s-1k-nolength.flac", bytes(flac))
 
 # --- HTTP multipart (first line: the Content-Type) and Wyoming streams (first byte: the read size) -------------
 put("multipart", "transcription.txt", "multipart/form-data; boundary=b0undary\n"

@@ -96,11 +96,11 @@ func fuzzONNX(_ bytes: UnsafeRawBufferPointer) {
     _ = try? VITSWeights(w)
 }
 
-/// As `confab serve` reads an upload (bounded decode, 16 kHz mono), with a limit of 5 minutes so one input stays
-/// quick; then the interleaved reader with a sample bound.
+/// As `confab serve` reads an upload (bounded decode, 16 kHz mono), with a limit of 20 s so one input stays quick
+/// (a few kilobytes of FLAC can hold hours); then the interleaved reader with a sample bound.
 func fuzzAudio(_ bytes: UnsafeRawBufferPointer) {
     let upload = Array(bytes)
-    if let mono = try? AudioFile.readMono(bytes: upload, name: "upload", sampleRate: 16000, limit: .init(seconds: 300)) {
+    if let mono = try? AudioFile.readMono(bytes: upload, name: "upload", sampleRate: 16000, limit: .init(seconds: 20)) {
         sink &+= UInt64(mono.count) &+ UInt64(mono.last?.bitPattern ?? 0)
     }
     if let (samples, info) = try? AudioFile.readInterleaved(bytes: upload, name: "upload", maxSamples: 1 << 22) {
