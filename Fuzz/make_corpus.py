@@ -7,7 +7,7 @@ import json, os, struct, subprocess, sys, tempfile
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
-MODEL_FORMATS = {"gguf", "ct2", "onnx"}   # generated at fuzz time, never committed
+MODEL_FORMATS = {"gguf", "ct2", "onnx", "wyoming"}   # generated at fuzz time, never committed
 
 def put(target, name, data):
     if (only is not None and target not in only) or (only is None and target in MODEL_FORMATS):

@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh TARGET [SECONDS]   build, then fuzz one target (default 300 s); new inputs go to .build-fuzz/corpus/TARGET
 #   scripts/fuzz.sh all [SECONDS]      every target in turn (default 60 s each)
-#   scripts/fuzz.sh --ci [SECONDS]     regression run for CI: every target over its committed corpus (Fuzz/corpus/TARGET, plus the generated model-format seeds,
+#   scripts/fuzz.sh --ci [SECONDS]     regression run for CI: every target over its committed corpus (Fuzz/corpus/TARGET, plus the generated binary seeds,
 #                                      which holds every input that once crashed), then fuzzing for the rest of SECONDS
 #                                      (default 15 s each); nothing is written to the committed corpus
 #   scripts/fuzz.sh --list             the targets
@@ -38,9 +38,9 @@ mkdir -p .build-fuzz/artifacts
 # Leaks are reported (detect_leaks); a parser's allocation that outgrows the input by far trips -malloc_limit_mb.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/Fuzz/lsan.supp}"
-# The model-format seeds (GGUF, CTranslate2, ONNX files) are written here, not committed.
+# The binary seeds (GGUF, CTranslate2 and ONNX files, Wyoming event streams) are written here, not committed.
 rm -rf .build-fuzz/seeds
-python3 Fuzz/make_corpus.py .build-fuzz/seeds gguf,ct2,onnx >&2
+python3 Fuzz/make_corpus.py .build-fuzz/seeds gguf,ct2,onnx,wyoming >&2
 for t in "${run[@]}"; do
     seeds=()
     for d in "Fuzz/corpus/$t" ".build-fuzz/seeds/$t"; do [ -d "$d" ] && seeds+=("$d"); done
