@@ -110,7 +110,7 @@ let package = Package(
         // The wire formats alone (Wyoming framing), no models or network.
         .testTarget(name: "ServeWireTests", dependencies: ["ServeWire"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "RemoteLM", "Engine", "AudioIO", "App"], exclude: ["peers"]),
-        .testTarget(name: "SpeechSynthesisTests", dependencies: ["Engine", "AudioIO", "App"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
+        .testTarget(name: "SpeechSynthesisTests", dependencies: ["Engine", "AudioIO", "App", "ConfabTestSupport"], resources: [.copy("Fixtures")], swiftSettings: vectorFlags),
     ]
 )
 

@@ -1,3 +1,4 @@
+import ConfabTestSupport
 import Foundation
 import XCTest
 
@@ -11,21 +12,8 @@ final class BenchE2ECommandTests: XCTestCase {
         var rss: [Sample]
     }
 
-    private func confab(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("confab")
-        p.arguments = args
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
     func testSoakRunsForTheGivenMinutesAnsweringEveryQuestionAndSamplesMemory() throws {
-        let r = try confab(["bench", "e2e", "--minutes", "0.4", "--rss-every", "5", "--llm", "qwen2.5-coder-0.5b",
+        let r = try ConfabProcess.run(["bench", "e2e", "--minutes", "0.4", "--rss-every", "5", "--llm", "qwen2.5-coder-0.5b",
                             "--max-tokens", "24", "--json"])
         XCTAssertEqual(r.status, 0, r.err)
         let out = try JSONDecoder().decode(Output.self, from: Data(r.out.utf8))
@@ -39,7 +27,7 @@ final class BenchE2ECommandTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(out.rss.last?.seconds ?? 0, out.seconds - 1)
         for s in out.rss { XCTAssertGreaterThan(s.mb, 300, "RSS \(s.mb) MB with Whisper, the 0.5B and Piper loaded") }
 
-        let bad = try confab(["bench", "e2e", "--minutes", "0"])
+        let bad = try ConfabProcess.run(["bench", "e2e", "--minutes", "0"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("--minutes must be > 0"), bad.err)
     }

@@ -215,12 +215,7 @@ final class DictationListenerTests: XCTestCase {
             audio.withUnsafeBufferPointer { l.process($0.baseAddress! + i, count: n) }
             i += n
             // A partial started: let it finish before more audio comes (as if the machine were fast).
-            if held.started.wait(timeout: .now()) == .success {
-                let before = log.all.count
-                held.go.signal()
-                let deadline = Date().addingTimeInterval(30)
-                while log.all.count == before && Date() < deadline { usleep(1000) }
-            }
+            if held.started.wait(timeout: .now()) == .success { release(held, andWaitFor: log) }
         }
         l.finish()
         let events = log.all
@@ -245,6 +240,14 @@ final class DictationListenerTests: XCTestCase {
         XCTAssertEqual(events[ended + 1].hasPrefix("utterance"), true, "\(events)")
     }
 
+    /// Lets the held recognition answer and waits (≤ 30 s) until the listener reports something more.
+    private func release(_ held: HeldRecognizer, andWaitFor log: Log) {
+        let before = log.all.count
+        held.go.signal()
+        let deadline = Date().addingTimeInterval(30)
+        while log.all.count == before && Date() < deadline { usleep(1000) }
+    }
+
     func testAPartialStillRunningWhenSpeechEndsIsNeverShown() throws {
         let log = Log(), held = HeldRecognizer()
         let l = listener(log, held)
@@ -258,11 +261,7 @@ final class DictationListenerTests: XCTestCase {
                 if !holding { holding = held.started.wait(timeout: .now()) == .success }
                 if holding && log.all.contains("ended") { held.go.signal(); releasedLate = true }   // … then it answers
             } else if held.started.wait(timeout: .now()) == .success {
-                // Later ones answer at once.
-                let before = log.all.count
-                held.go.signal()
-                let deadline = Date().addingTimeInterval(30)
-                while log.all.count == before && Date() < deadline { usleep(1000) }
+                release(held, andWaitFor: log)   // later ones answer at once
             }
         }
         l.finish()
