@@ -125,9 +125,11 @@ final class DictationWriter: @unchecked Sendable {
     func finish(timeout: Double) -> Bool { group.wait(timeout: .now() + timeout) == .success }
 
     /// What one utterance says, trimmed; nil when nothing was recognized (silence, a cough).
-    static func text(of samples: [Float], sampleRate: Int = 16000, _ asr: any Transcribing) throws -> String? {
+    /// `provisional`: the words so far of speech in progress (see `Transcribing.transcribeProvisional`).
+    static func text(of samples: [Float], sampleRate: Int = 16000, _ asr: any Transcribing, provisional: Bool = false) throws -> String? {
         let audio = sampleRate == 16000 ? samples : Resampler.resample(samples, from: sampleRate, to: 16000)
-        let text = try asr.transcribe(audio).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = try (provisional ? asr.transcribeProvisional(audio) : asr.transcribe(audio)).text
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
     }
 
@@ -136,7 +138,7 @@ final class DictationWriter: @unchecked Sendable {
     func partials(sampleRate: Int, interval: Double = 0.5, busy: @escaping @Sendable () -> Bool = { false }) -> DictationListener.Partials {
         let asr = asr
         return DictationListener.Partials(
-            recognize: { try Self.text(of: $0, sampleRate: sampleRate, asr) ?? "" },
+            recognize: { try Self.text(of: $0, sampleRate: sampleRate, asr, provisional: true) ?? "" },
             isIdle: { [weak self] in !(self?.isBusy ?? true) && !busy() },
             interval: interval)
     }

@@ -48,6 +48,38 @@ final class PartialTranscriptTests: XCTestCase {
         XCTAssertTrue(gen.heard.allSatisfy { $0.messages == [ChatMessage(.system, "You are a test assistant.")] })
     }
 
+    /// A question with commas: pauses shorter than a recognition. The recognition started at a pause (for the reply
+    /// it would make) goes on as a partial when the user goes on, so the words so far still appear while the user
+    /// speaks; cancelling it at every resumption left such a question without any partial until its end.
+    func testShortPausesShorterThanARecognitionStillShowTheWordsSoFar() async throws {
+        var script = TestSignals.silence(0.5)
+        for _ in 0..<3 { script += TestSignals.voiced(1.0, rms: 0.05); script += TestSignals.silence(0.25) }
+        script += TestSignals.silence(1.5)
+        let device = SimulatedDuplexDevice(script: script)
+        device.pace = 20_000                                    // real time
+        let asr = FakeTranscriber { usleep(900_000); return "heard \($0.count / 1600)" }   // slower than a pause
+        var config = configuration(asr, FakeGenerator([.init(text: "Yes.")]))
+        config.earlyTranscription = true
+        let conversation = try Conversation(config, capture: device, playback: device)
+        let events = EventCollector(conversation)
+        conversation.start()
+        let turns = await events.waitForTurns(1)
+        await conversation.stop()
+        await events.drain()
+        let ev = events.events
+        guard let final = ev.firstIndex(where: { if case .transcript = $0 { return true } else { return false } }) else {
+            return XCTFail("no transcript: \(ev)")
+        }
+        let whole = Int(turns.first?.transcript.split(separator: " ").last ?? "") ?? 0
+        XCTAssertGreaterThanOrEqual(whole, 30, "\(turns)")
+        let before = ev[..<final].compactMap { e -> Int? in
+            if case .partialTranscript(let t) = e { return Int(t.split(separator: " ").last ?? "") } else { return nil }
+        }
+        XCTAssertTrue(before.contains { $0 < whole - 5 }, "no words so far while speaking: \(before), whole \(whole)")
+        XCTAssertFalse(ev[final...].contains { if case .partialTranscript = $0 { return true } else { return false } })
+        XCTAssertEqual(turns.count, 1)
+    }
+
     func testNoPartialsWhenOff() async throws {
         // Off: one recognition, the final one.
         var script = TestSignals.silence(0.5); script += TestSignals.voiced(2.0, rms: 0.05); script += TestSignals.silence(1.0)

@@ -92,6 +92,23 @@ final class TranscriptionTests: XCTestCase {
         XCTAssertTrue(words(text).contains("turn off") && words(text).contains("kitchen"), text)
     }
 
+    /// The words so far (partial transcripts) encode the audio and 1 s after it, not the 30-second window: the same
+    /// as the short-window option with that margin, the words of each fixture kept, the transcriber's own options
+    /// (the final transcripts') untouched.
+    func testProvisionalTranscriptsUseTheShortWindowAndKeepTheWords() throws {
+        let asr = try transcriber("tiny.en", beam: 1)
+        XCTAssertNil(asr.options.encoderMarginFrames)
+        for (file, text) in expected {
+            let audio = try WhisperTranscriber.readAudio(try Fixtures.url(file).path)
+            let provisional = try asr.transcribeProvisional(audio).text
+            for phrase in text { XCTAssertTrue(words(provisional).contains(phrase), "\(file): \(provisional)") }
+            var o = asr.options
+            o.encoderMarginFrames = WhisperTranscriber.provisionalMarginFrames
+            XCTAssertEqual(try asr.run(audio, options: o).transcript.text, provisional)
+            XCTAssertNil(asr.options.encoderMarginFrames)
+        }
+    }
+
     func testMultilingualBaseDetectsEnglishAndTranslates() throws {
         let asr = try transcriber("base", beam: 1)
         let audio = try WhisperTranscriber.readAudio(try Fixtures.url("lights_kitchen.wav").path)

@@ -22,6 +22,7 @@ extension Conversation {
         var echoSuspect = false      // the speech in progress began while only the reply's echo was loud enough
         // Recognition (and, speculatively, the reply) started during the hangover.
         var early: (speechEnd: Int, task: Task<String, Error>, turn: ReplyTurn?)?
+        var earlyShown = false       // the early recognition is also the partial transcriber's (see `adopt`)
         var samplesRead = 0
         // Where the speech in progress began on the capture timeline (it is confirmed `startConfirmation` later).
         let confirmationSamples = Int(config.vad.startConfirmation * Double(captureRate))
@@ -29,12 +30,12 @@ extension Conversation {
         // Partial transcripts: the words so far, recognized again every `partialInterval` of audio.
         let partials = PartialTranscriber(
             sampleRate: captureRate, interval: config.partialInterval, frameSize: frameSize,
-            recognize: { [self] in try transcribeSerially($0) },
+            recognize: { [self] in try transcribeSerially($0, provisional: true) },
             publish: { [self] in emit(.partialTranscript($0)) },
             published: { [self] in prefillHeard($0) })
         let partialShortest = partials.shortest
         var wasPushToTalk = false
-        func stopPartial() { partials.stop() }
+        func stopPartial() { partials.stop(); earlyShown = false }
         func startPartial(_ samples: [Float]) { partials.start(samples, at: samplesRead) }
         // When each of the last frames was read (a ring, allocated once): a file is read faster than real time,
         // so the end of speech is when its frame came in, not "now minus the audio since".
@@ -145,22 +146,39 @@ extension Conversation {
                 // Start recognition now, while the hangover runs; used if the user does not go on.
                 if !echoSuspect && config.earlyTranscription {
                     let samples = utterance.samples
+                    // Its words are the words so far: shown as a partial when it is done. With live partials on, the
+                    // partial transcriber publishes them, and still does if the user goes on (then the recognition
+                    // is no longer the reply's, only a partial, until the next pause cancels it); with them off, it
+                    // reports them itself and is cancelled if the user goes on.
+                    let live = lock.withLock { partialsOn }
                     let task = Task.detached(priority: .userInitiated) { [self] () throws -> String in
                         let text = try transcribeSerially(samples)
-                        if !text.isEmpty { emit(.partialTranscript(text)) }
+                        if !live && !text.isEmpty { emit(.partialTranscript(text)) }
                         return text
                     }
                     dropEarly()
+                    earlyShown = live
+                    if live { partials.adopt(task, at: samplesRead) }
                     let speculative = config.speculativeReply
                         ? provisionalTurn(utterance, recognized: task, speechEnd: instant(ofSample: utterance.speechEnd),
                                           startedAt: speechStartedAt) : nil
                     early = (utterance.speechEnd, task, speculative)
                 }
             case .speechResumed:
-                dropEarly()
+                // The provisional turn goes; the recognition it started goes on as a partial if it was adopted (a
+                // pause shorter than a recognition would otherwise cancel every partial of a question with commas).
+                if earlyShown {
+                    earlyShown = false
+                    if let t = early?.turn { lock.withLock { discardLocked(t) } }
+                    early = nil
+                } else {
+                    dropEarly()
+                }
                 partials.restart(at: samplesRead)
             case .speechEnded(let utterance):
-                stopPartial()
+                // The early recognition (if any) now makes the turn: its partial is no longer wanted, but it must
+                // not be cancelled.
+                if earlyShown { partials.silence(); earlyShown = false } else { stopPartial() }
                 if echoSuspect { echoSuspect = false; dropEarly() }
                 else { takeTurn(utterance, early: early, speechEnd: instant(ofSample: utterance.speechEnd), startedAt: speechStartedAt) }
                 early = nil
@@ -170,7 +188,7 @@ extension Conversation {
                 if !replyActive { emit(.state(.listening)) }
             }
         }
-        stopPartial()
+        if earlyShown { partials.silence(); earlyShown = false } else { stopPartial() }
         if let event = detector.finish(), case .speechEnded(let utterance) = event, !echoSuspect {
             takeTurn(utterance, early: early, speechEnd: instant(ofSample: utterance.speechEnd), startedAt: speechStartedAt)
         } else {
@@ -235,9 +253,13 @@ extension Conversation {
     }
 
     /// One recognition at a time: a speech recognizer keeps one set of run buffers.
-    func transcribeSerially(_ samples: [Float]) throws -> String {
+    /// - Parameter provisional: for a partial transcript (see `Transcribing.transcribeProvisional`).
+    func transcribeSerially(_ samples: [Float], provisional: Bool = false) throws -> String {
         let speech = captureRate == 16000 ? samples : Resampler.resample(samples, from: captureRate, to: 16000)
-        return try transcriptionLock.withLock { try config.transcriber.transcribe(speech).text.trimmingWhitespace }
+        return try transcriptionLock.withLock {
+            try (provisional ? config.transcriber.transcribeProvisional(speech) : config.transcriber.transcribe(speech))
+                .text.trimmingWhitespace
+        }
     }
 
     static func meanSquare(_ x: UnsafePointer<Float>, _ n: Int) -> Float {

@@ -68,10 +68,39 @@ public final class PartialTranscriber: @unchecked Sendable {
         }
     }
 
+    /// Takes over a recognition of the utterance so far that was started elsewhere (the conversation's, at a pause
+    /// in speech, for the reply it would make) and is no longer wanted for that because the user went on: its words
+    /// are published as a partial, unless `stop()` or `silence()` comes first. `stop()` also cancels it.
+    public func adopt(_ recognition: Task<String, Error>, at position: Int) {
+        stop()
+        from = position
+        let current = lock.withLock { () -> Int in running = true; return generation }
+        let (publish, published) = (publish, published)
+        task = Task.detached(priority: .utility) { [self] in
+            let text = try? await withTaskCancellationHandler { try await recognition.value }
+                onCancel: { recognition.cancel() }
+            let shown = lock.withLock { () -> Bool in
+                running = false
+                guard let text, !text.isEmpty, current == generation, !Task.isCancelled else { return false }
+                publish(text)
+                return true
+            }
+            if shown, let text { published(text) }
+        }
+    }
+
     /// The speech paused, ended or was dropped: the recognition in flight (if any) is cancelled and never published.
     public func stop() {
         guard let t = task else { return }
         t.cancel()
+        task = nil
+        lock.withLock { generation += 1 }
+    }
+
+    /// Like `stop()`, but an adopted recognition goes on for its first owner (the turn that uses it); only its
+    /// publication as a partial is cancelled.
+    public func silence() {
+        guard task != nil else { return }
         task = nil
         lock.withLock { generation += 1 }
     }

@@ -27,6 +27,13 @@ public protocol Transcribing: AnyObject, Sendable {
     /// `samples`: 16 kHz mono float in [-1, 1], any length. Called from a task; when the task is cancelled (a
     /// speculative recognition the user talked over) an implementation may stop early with `CancellationError`.
     func transcribe(_ samples: [Float]) throws -> Transcript
+    /// The words so far of speech still in progress, shown provisionally until the final transcript replaces them:
+    /// an implementation may trade a little accuracy for speed here (by default, `transcribe`).
+    func transcribeProvisional(_ samples: [Float]) throws -> Transcript
+}
+
+extension Transcribing {
+    public func transcribeProvisional(_ samples: [Float]) throws -> Transcript { try transcribe(samples) }
 }
 
 // MARK: Language model
