@@ -56,6 +56,7 @@ struct BenchE2E: AsyncParsableCommand {
     var partials: Partials = .on
     @OptionGroup var wake: WakeOptions
     @OptionGroup var remote: RemoteLMOptions
+    @OptionGroup var priority: PriorityOptions
     @Flag(help: "JSON output.") var json = false
 
     func run() async throws {
@@ -63,6 +64,7 @@ struct BenchE2E: AsyncParsableCommand {
             if let minutes, !(minutes > 0) { throw ValidationError("--minutes must be > 0") }
             guard rssEvery > 0 else { throw ValidationError("--rss-every must be > 0") }
             EngineThreads.configure(threads)
+            let scheduling = priority.apply()
             let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
             var sampling = SamplingParameters()
             sampling.maxTokens = maxTokens
@@ -109,6 +111,7 @@ struct BenchE2E: AsyncParsableCommand {
                     let partialsOn = partials == .alternate ? (round + i) % 2 == 0 : partials == .on
                     conversation.partialTranscripts = partialsOn
                     collector.partials = 0
+                    collector.startTrace()
                     mic.say(q.audio)
                     // Wait for the turn, and for its reply to play out; a question that made no turn times out.
                     let deadline = Date().addingTimeInterval(Double(q.audio.count) / 16000 + 60)
@@ -116,7 +119,8 @@ struct BenchE2E: AsyncParsableCommand {
                     let record = collector.finished.count > before ? collector.finished[before] : nil
                     let row = Row(question: q.name, round: round, transcript: record?.transcript, reply: record?.reply,
                                   timings: record?.timings, underruns: player.counters.underruns - underrunsBefore,
-                                  partials: partialsOn, partialEvents: collector.partials)
+                                  partials: partialsOn, partialEvents: collector.partials,
+                                  trace: record == nil ? collector.trace : nil)
                     rows.append(row)
                     if !json { print(row.line(index: round * set.count + i + 1)) }
                     try await Task.sleep(for: .milliseconds(600))
@@ -129,7 +133,7 @@ struct BenchE2E: AsyncParsableCommand {
             await reader.value
             let counters = player.counters
             player.close()
-            report(rows, counters: counters, seconds: seconds, pauseSeconds: config.vad.pauseNotice, rss: rss.samples)
+            report(rows, counters: counters, seconds: seconds, pauseSeconds: config.vad.pauseNotice, rss: rss.samples, scheduling: scheduling)
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
 
@@ -144,10 +148,14 @@ struct BenchE2E: AsyncParsableCommand {
         /// Partial transcripts were on for this question, and how many arrived (the early recognition's included).
         var partials = true
         var partialEvents = 0
+        /// For a question that made no turn: what the conversation reported meanwhile.
+        var trace: [String]? = nil
 
         func line(index: Int) -> String {
             func ms(_ v: Double?) -> String { v.map { String(format: "%5.0f", $0 * 1000) } ?? "    –" }
-            guard let t = timings else { return String(format: "%3d  no turn for: %@", index, question) }
+            guard let t = timings else {
+                return String(format: "%3d  no turn for: %@", index, question) + "  [" + (trace ?? []).joined(separator: " · ") + "]"
+            }
             return String(format: "%3d  transcript %@  first token %@  first audio %@ ms%@%@   %@ → %@", index,
                           ms(t.transcript), ms(t.firstToken), ms(t.firstAudio), underruns > 0 ? "  (\(underruns) underruns)" : "",
                           partials ? "  [\(partialEvents) partials]" : "  [partials off]",
@@ -155,7 +163,8 @@ struct BenchE2E: AsyncParsableCommand {
         }
     }
 
-    private func report(_ rows: [Row], counters: PlaybackCounters, seconds: Double, pauseSeconds: Double, rss: [RSSSample]) {
+    private func report(_ rows: [Row], counters: PlaybackCounters, seconds: Double, pauseSeconds: Double, rss: [RSSSample],
+                        scheduling: ProcessPriority.Outcome) {
         let timed = rows.compactMap(\.timings)
         func series(_ k: KeyPath<TurnTimings, Double?>) -> [Double] { timed.compactMap { $0[keyPath: k] }.sorted() }
         /// Nearest-rank percentile of sorted values.
@@ -192,6 +201,7 @@ struct BenchE2E: AsyncParsableCommand {
             struct Out: Encodable {
                 var turns: [Row]; var summary: [String: Double?]; var questions: Int; var answered: Int
                 var underruns: Int; var xruns: Int; var seconds: Double; var hangover: Double; var pauseNotice: Double; var speculative: Bool; var threads: Int
+                var priority: String
                 var partials: String; var partialsOn: [String: Double?]?; var partialsOff: [String: Double?]?
                 var rss: [RSSSample]; var rssGrowthAfterWarmUpMB: Double?
             }
@@ -203,7 +213,7 @@ struct BenchE2E: AsyncParsableCommand {
             }
             let out = Out(turns: rows, summary: summary, questions: rows.count, answered: timed.count,
                           underruns: counters.underruns, xruns: counters.xruns, seconds: seconds, hangover: hangover, pauseNotice: pauseSeconds,
-                          speculative: !noSpeculation, threads: EngineThreads.count, partials: partials.rawValue,
+                          speculative: !noSpeculation, threads: EngineThreads.count, priority: scheduling.description, partials: partials.rawValue,
                           partialsOn: partials == .alternate ? group(true) : nil, partialsOff: partials == .alternate ? group(false) : nil,
                           rss: rss, rssGrowthAfterWarmUpMB: RSSSample.growthAfterWarmUp(rss))
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -213,7 +223,8 @@ struct BenchE2E: AsyncParsableCommand {
         func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0 * 1000) } ?? "–" }
         print("")
         print("turns answered \(timed.count)/\(rows.count) in \(String(format: "%.0f", seconds)) s · threads \(EngineThreads.count)"
-              + " · hangover \(ms(hangover)) · pause notice \(ms(pauseSeconds)) · speculative replies \(noSpeculation ? "off" : "on")")
+              + " · hangover \(ms(hangover)) · pause notice \(ms(pauseSeconds)) · speculative replies \(noSpeculation ? "off" : "on")"
+              + " · priority \(scheduling)")
         print("end of speech → transcript   p50 \(ms(pct(transcript, 50)))  p95 \(ms(pct(transcript, 95)))")
         print("end of speech → first token  p50 \(ms(pct(firstToken, 50)))  p95 \(ms(pct(firstToken, 95)))")
         print("end of speech → first audio  p50 \(ms(pct(firstAudio, 50)))  p95 \(ms(pct(firstAudio, 95)))")
@@ -251,12 +262,29 @@ final class TurnCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var records: [TurnRecord] = []
     private var partialCount = 0
+    private var recent: [String] = []
     /// Partial transcripts since last set to 0.
     var partials: Int { get { lock.withLock { partialCount } } set { lock.withLock { partialCount = newValue } } }
+    /// What the conversation reported since the last `startTrace()` (states, transcripts, errors; not levels or
+    /// tokens): why a question made no turn.
+    var trace: [String] { lock.withLock { recent } }
+    func startTrace() { lock.withLock { recent.removeAll() } }
     func add(_ e: ConversationEvent) {
         if case .partialTranscript = e { lock.withLock { partialCount += 1 } }
         if case .turnFinished(let r) = e { lock.withLock { records.append(r) } }
         if case .error(let m) = e { printErr("confab: \(m)") }
+        let line: String? = switch e {
+        case .state(let s): "\(s)"
+        case .partialTranscript(let t): "partial “\(t)”"
+        case .transcript(let t): "transcript “\(t)”"
+        case .notAddressed(let t): "not addressed “\(t)”"
+        case .wake(let w): "wake \(w)"
+        case .interrupted(let s): "interrupted after “\(s.prefix(40))”"
+        case .error(let m): "error \(m)"
+        case .turnFinished: "turn finished"
+        case .replyToken, .replySentenceStarted, .audioLevel, .timing: nil
+        }
+        if let line { lock.withLock { if recent.count < 64 { recent.append(line) } } }
     }
     var finished: [TurnRecord] { lock.withLock { records } }
 }

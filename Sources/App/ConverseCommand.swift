@@ -31,10 +31,12 @@ struct Converse: AsyncParsableCommand {
     @OptionGroup var wake: WakeOptions
     @OptionGroup var audio: AudioDeviceOptions
     @OptionGroup var remote: RemoteLMOptions
+    @OptionGroup var priority: PriorityOptions
 
     func run() async throws {
         do {
             EngineThreads.configure(threads)
+            _ = priority.apply()
             let t0 = Date()
             let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
             let generator = try remote.generator { try LlamaGenerator(model: llm ?? DefaultLanguageModel.announced()) }

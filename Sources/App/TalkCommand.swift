@@ -77,6 +77,7 @@ struct Talk: ParsableCommand {
     @OptionGroup var wake: WakeOptions
     @OptionGroup var audio: AudioDeviceOptions
     @OptionGroup var remote: RemoteLMOptions
+    @OptionGroup var priority: PriorityOptions
 
     func validate() throws {
         // Standard output is the screen here; `confab dictate -o -` is the way to dictate into a pipe.
@@ -85,6 +86,7 @@ struct Talk: ParsableCommand {
 
     func run() throws {
         EngineThreads.configure(threads)
+        _ = priority.apply()
         // Opened before the screen, so a file that cannot be written is a plain one-line error.
         let remoteGenerator: RemoteChatGenerator?
         do { remoteGenerator = try remote.remoteGenerator() } catch { throw fail(error) }

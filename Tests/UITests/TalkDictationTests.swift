@@ -126,7 +126,7 @@ final class TalkDictationTests: XCTestCase {
 
     func testHelpListsTheModesAndKeysWithDefaults() throws {
         try pty.writeDevices(mic: nil, speaker: false)
-        pty.start(["talk", "--help"], cols: 200, rows: 60)
+        pty.start(["talk", "--help"], cols: 200, rows: 120)
         XCTAssertEqual(pty.waitForExit(), "0")
         let help = pty.screen()
         for s in ["hands-free", "push-to-talk", "typed", "dictation", "hands-free-dictation", "--dictation-output", "Space", "Tab",
