@@ -74,7 +74,7 @@ extension Conversation {
             }
             if let recorder {
                 do { try recorder.write(mic: near, speaker: far) } catch {
-                    emit(.error("recording: \(error)")); self.recorder = nil
+                    emit(.error("recording: \(error): the recording stops here (what was recorded is kept; the conversation goes on)")); self.recorder = nil
                 }
             }
             frameIndex += 1
