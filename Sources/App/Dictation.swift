@@ -68,7 +68,8 @@ final class DictationOutput: @unchecked Sendable {
                 return "\(path == "-" ? "standard output" : path): cannot write the dictation (\(Self.reason(error, why))): the output is off from here on"
             }
         }
-        if let problem { (onError ?? { printErr("confab: \($0)") })(problem) }
+        guard let problem else { return }
+        if let handler = onError { handler(problem) } else { printErr("confab: \(problem)") }
     }
 
     /// errno's text for a failed write, when Foundation has one.

@@ -97,7 +97,7 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
     }
 
     /// The error that stopped the audio thread (nil while the device works).
-    public var failure: AudioDeviceError? {
+    public var deviceFailure: AudioDeviceError? {
         let f = failure.load(ordering: .acquiring)
         return f == 0 ? nil : AudioDeviceError(.failed, device: device, direction: .playback, detail: alsaErrorText(Int32(f)))
     }

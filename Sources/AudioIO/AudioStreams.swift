@@ -46,11 +46,11 @@ public protocol AudioPlaying: AnyObject, Sendable {
     func close()
 
     /// The device error that stopped the audio thread, if it stopped working (unplugged, I/O error).
-    var failure: AudioDeviceError? { get }
+    var deviceFailure: AudioDeviceError? { get }
 }
 
 extension AudioPlaying {
-    public var failure: AudioDeviceError? { nil }
+    public var deviceFailure: AudioDeviceError? { nil }
 
     @discardableResult public func enqueue(_ samples: [Float]) throws -> Int {
         try samples.withUnsafeBufferPointer { try enqueue($0) }

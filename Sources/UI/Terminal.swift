@@ -1,4 +1,5 @@
 import CNCurses
+import Engine
 import Foundation
 #if canImport(Glibc)
 import Glibc

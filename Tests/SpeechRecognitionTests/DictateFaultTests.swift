@@ -71,7 +71,7 @@ final class DictateFaultTests: XCTestCase {
         for (sig, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
             // Loading: the first moment the process runs (loading the model takes far longer than starting up).
             let loading = try confab(["dictate", "--capture-device", "mic", "--json"])
-            usleep(150_000)
+            XCTAssertTrue(loading.waitUntilSignalsAreHandled(), loading.err)
             loading.signal(sig)
             XCTAssertEqual(loading.exitStatus(timeout: 10), 128 + sig, loading.err)
             XCTAssertTrue(loading.err.hasSuffix("confab: stopped by \(name) while loading the model\n"), loading.err)

@@ -101,7 +101,7 @@ final class ConverseFaultTests: XCTestCase {
         try AudioFile.write(wav, samples: silence(1) + (try speech("what_time.wav")) + silence(1), sampleRate: 16000)
         for (sig, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
             let run = try RunningConfab(["converse", "--input", wav, "--session-log", path("log-\(name)")] + llm, in: dir)
-            usleep(150_000)     // loading three models takes far longer than starting up
+            XCTAssertTrue(run.waitUntilSignalsAreHandled(), run.err)   // then loading three models takes far longer
             run.signal(sig)
             XCTAssertEqual(run.exitStatus(timeout: 10), 128 + sig, run.err)
             XCTAssertEqual(said(run.err), ["confab: stopped by \(name) while loading the models"], run.err)

@@ -76,6 +76,19 @@ public final class RunningConfab {
 
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
+    /// Waits until the process has taken over SIGINT, SIGTERM and SIGHUP (they show as ignored in /proc: confab
+    /// handles them through dispatch sources), so a signal sent now reaches confab's own handling.
+    @discardableResult
+    public func waitUntilSignalsAreHandled(timeout: Double = 20) -> Bool {
+        let mask: UInt64 = (1 << (UInt64(SIGINT) - 1)) | (1 << (UInt64(SIGTERM) - 1)) | (1 << (UInt64(SIGHUP) - 1))
+        return wait(timeout: timeout) {
+            guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigIgn:") }),
+                  let ignored = UInt64(line.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+            return ignored & mask == mask
+        }
+    }
+
     /// Waits up to `timeout` seconds for the process to end: its exit status, or nil if it is still running (then it
     /// is killed) or was ended by a signal it did not handle.
     public func exitStatus(timeout: Double) -> Int32? {

@@ -39,7 +39,7 @@ public final class DevicePlaybackSink: PlaybackSink, @unchecked Sendable {
     /// Samples handed to the device; once it failed, everything enqueued (nothing more will ever be handed on,
     /// and a reply waiting to be heard to its end must not wait forever).
     public var samplesPlayed: Int {
-        if !reported.withLock({ failed }), let error = player.failure { report("\(error)") }
+        if !reported.withLock({ failed }), let error = player.deviceFailure { report("\(error)") }
         if reported.withLock({ failed }) { return reported.withLock { accepted } }
         return player.counters.samplesHanded
     }

@@ -197,7 +197,7 @@ public enum MappedFileGuard {
         sigaction(SIGBUS, &action, &previous)
     }
 
-    private static let handler: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = { sig, info, _ in
+    nonisolated(unsafe) private static let handler: @convention(c) (Int32, UnsafeMutablePointer<siginfo_t>?, UnsafeMutableRawPointer?) -> Void = { sig, info, _ in
         let address = UInt(bitPattern: info?.pointee._sifields._sigfault.si_addr)
         var hit = -1
         for i in 0..<MappedFileGuard.capacity {
