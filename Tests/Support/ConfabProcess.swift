@@ -76,16 +76,18 @@ public final class RunningConfab {
 
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
-    /// Waits until the process has taken over SIGINT, SIGTERM and SIGHUP (they show as ignored in /proc: confab
-    /// handles them through dispatch sources), so a signal sent now reaches confab's own handling.
+    /// Waits until the process has taken over SIGINT, SIGTERM and SIGHUP (caught or ignored in /proc: confab handles
+    /// them through dispatch sources), so a signal sent now reaches confab's own handling.
     @discardableResult
     public func waitUntilSignalsAreHandled(timeout: Double = 20) -> Bool {
         let mask: UInt64 = (1 << (UInt64(SIGINT) - 1)) | (1 << (UInt64(SIGTERM) - 1)) | (1 << (UInt64(SIGHUP) - 1))
         return wait(timeout: timeout) {
-            guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigIgn:") }),
-                  let ignored = UInt64(line.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
-            return ignored & mask == mask
+            guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return false }
+            func bits(_ key: String) -> UInt64 {
+                guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
+                return UInt64(line.dropFirst(key.count).trimmingCharacters(in: .whitespaces), radix: 16) ?? 0
+            }
+            return (bits("SigIgn:") | bits("SigCgt:")) & mask == mask
         }
     }
 
