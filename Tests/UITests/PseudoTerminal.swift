@@ -38,7 +38,8 @@ final class PseudoTerminal {
     /// A microphone device `mic` that reads `samples` (16 kHz mono; silence after them) and, if `speaker`,
     /// a playback device `spk` that writes what is played to `speaker.raw` (S16_LE, 16 kHz, mono: `played()`).
     /// `micTee` gets the microphone's copy of what it captured (a pipe that closes makes it fail); `speakerFile`, if
-    /// given, replaces `speaker.raw` (/dev/full: a speaker that fails).
+    /// given, replaces `speaker.raw` (/dev/full: a speaker that fails), at the rate Confab opens it with (alsa-lib's
+    /// rate converter would hide the file's write errors).
     func writeDevices(mic samples: [Float]?, speaker: Bool, micTee: String = "/dev/null", speakerFile: String? = nil) throws {
         var conf = ""
         if let samples {
@@ -56,7 +57,7 @@ final class PseudoTerminal {
             // process that exits (or is killed) with the device open never does.
             conf += """
             pcm.spk_raw { type file; slave.pcm "null"; file "\(speakerFile ?? path("speaker.raw"))"; format "raw" }
-            pcm.spk { type plug; slave { pcm "spk_raw"; format S16_LE; rate 16000; channels 1 } }
+            pcm.spk { type plug; slave { pcm "spk_raw"; format S16_LE; \(speakerFile == nil ? "rate 16000; " : "")channels 1 } }
 
             """
         }
