@@ -58,7 +58,9 @@ struct Converse: AsyncParsableCommand {
             var devices: (mic: ALSACapture, speaker: ALSAPlayer)?
             if let input {
                 capture = try FileCaptureSource(path: input, sampleRate: 16000)
-                let sink = try FilePlaybackSink(path: output, sampleRate: synthesizer.sampleRate)
+                let sink = try FilePlaybackSink(path: output, sampleRate: synthesizer.sampleRate, onError: {
+                    faults.add(); printErr("confab: \($0): the replies' audio is not kept from here on (the conversation goes on)")
+                })
                 fileSink = sink; playback = sink
                 // Files have no acoustic echo, and a file holding several questions is answered one by one.
                 config.echoCancellation = false
@@ -103,12 +105,19 @@ struct Converse: AsyncParsableCommand {
             // Closed here, not at exit: a file-plugin speaker finishes its WAV header on close.
             devices?.mic.close(); devices?.speaker.close()
             if let code = stop.exitCode() { throw ExitCode(code) }
-            if faults.count > 0 { throw ExitCode(1) }
+            if faults.count > 0 || Self.stdoutFailed.isSet { throw ExitCode(1) }
         } catch let e as ValidationError { throw e } catch let e as ExitCode { throw e } catch { throw fail(error) }
     }
 
     /// Unbuffered, so streamed reply text and whole lines keep their order.
-    static func write(_ s: String) { FileHandle.standardOutput.write(Data(s.utf8)) }
+    static func write(_ s: String) {
+        // Standard output that cannot be written (a full disk, a closed pipe) is said once, not a crash.
+        do { try FileHandle.standardOutput.write(contentsOf: Data(s.utf8)) } catch {
+            if stdoutFailed.exchange() { return }
+            printErr("confab: standard output cannot be written (\(DictationOutput.reason(error, "\(error)"))): the conversation is no longer printed")
+        }
+    }
+    static let stdoutFailed = OnceFlag()
 
     /// Prints the conversation as it happens: your words, the reply as it streams, and each turn's timings.
     static func show(_ events: AsyncStream<ConversationEvent>, json: Bool, faults: FaultCount? = nil) async {
@@ -154,4 +163,13 @@ final class FaultCount: @unchecked Sendable {
     private var n = 0
     func add() { lock.withLock { n += 1 } }
     var count: Int { lock.withLock { n } }
+}
+
+/// True after the first `exchange()`.
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = false
+    /// Sets the flag; returns whether it was already set.
+    func exchange() -> Bool { lock.withLock { defer { set = true }; return set } }
+    var isSet: Bool { lock.withLock { set } }
 }

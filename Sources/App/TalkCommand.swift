@@ -270,7 +270,10 @@ final class TalkSession: @unchecked Sendable {
             if let speaker {
                 playback = DevicePlaybackSink(speaker, onError: speakerLost)
             } else {
-                let sink = try FilePlaybackSink(path: setup.output, sampleRate: synthesizer.sampleRate)
+                let sink = try FilePlaybackSink(path: setup.output, sampleRate: synthesizer.sampleRate, onError: { [weak frontEnd] m in
+                    let line = "\(m): the replies' audio is not kept from here on (they are still shown)"
+                    faults.add(line); frontEnd?.post(.error(line))
+                })
                 lock.withLock { fileSink = sink }
                 playback = sink
             }

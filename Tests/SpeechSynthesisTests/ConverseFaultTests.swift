@@ -96,6 +96,28 @@ final class ConverseFaultTests: XCTestCase {
         XCTAssertEqual(turnLines.count, 2, "both questions answered: \(r.out)")
     }
 
+    /// Standard output on a full disk: said once, the conversation goes on to its end (the log has both turns).
+    func testStandardOutputOnAFullDiskIsSaidOnceNotACrash() throws {
+        let wav = path("two.wav")
+        try AudioFile.write(wav, samples: silence(1) + (try speech("what_time.wav")) + silence(1.5) + (try speech("lights_kitchen.wav")) + silence(1),
+                            sampleRate: 16000)
+        let log = path("session.jsonl")
+        let p = Process()
+        p.executableURL = try ConfabProcess.binary()
+        p.arguments = ["converse", "--input", wav, "--json", "--session-log", log] + llm
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/full")
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit, e)
+        XCTAssertEqual(p.terminationStatus, 1, e)
+        XCTAssertEqual(said(e), ["confab: standard output cannot be written (No space left on device): the conversation is no longer printed"], e)
+        XCTAssertEqual(turns(log).count, 2, "both questions answered and logged")
+    }
+
     func testSignalsWhileLoadingEndTheProcessAtOnce() throws {
         let wav = path("q.wav")
         try AudioFile.write(wav, samples: silence(1) + (try speech("what_time.wav")) + silence(1), sampleRate: 16000)
