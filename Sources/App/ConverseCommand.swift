@@ -34,6 +34,9 @@ struct Converse: AsyncParsableCommand {
     @OptionGroup var priority: PriorityOptions
 
     func run() async throws {
+        // From the start: a signal while the models load ends the process at once, with a line saying so.
+        let stop = StopFlag.install(loading: "loading the models")
+        let faults = FaultCount()
         do {
             EngineThreads.configure(threads)
             _ = priority.apply()
@@ -41,6 +44,7 @@ struct Converse: AsyncParsableCommand {
             let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
             let generator = try remote.generator { try LlamaGenerator(model: llm ?? DefaultLanguageModel.announced()) }
             let synthesizer = try PiperSynthesizer(voice: voice)
+            stop.loaded()
             if !json { printErr(String(format: "confab: models loaded in %.1f s", Date().timeIntervalSince(t0))) }
 
             var config = ConversationConfiguration(transcriber: transcriber, generator: generator, synthesizer: synthesizer)
@@ -56,7 +60,9 @@ struct Converse: AsyncParsableCommand {
             var devices: (mic: ALSACapture, speaker: ALSAPlayer)?
             if let input {
                 capture = try FileCaptureSource(path: input, sampleRate: 16000)
-                let sink = try FilePlaybackSink(path: output, sampleRate: synthesizer.sampleRate)
+                let sink = try FilePlaybackSink(path: output, sampleRate: synthesizer.sampleRate, onError: {
+                    faults.add(); printErr("confab: \($0): the replies' audio is not kept from here on (the conversation goes on)")
+                })
                 fileSink = sink; playback = sink
                 // Files have no acoustic echo, and a file holding several questions is answered one by one.
                 config.echoCancellation = false
@@ -66,34 +72,57 @@ struct Converse: AsyncParsableCommand {
                 // One rate both ways, so the echo canceller sees the reply exactly as it was played.
                 let speaker = try ALSAPlayer(device: audio.playbackName, sampleRate: mic.sampleRate, options: audio.alsa)
                 devices = (mic, speaker)
-                capture = try DeviceCaptureSource(mic, onError: { printErr("confab: \($0)") })
-                playback = DevicePlaybackSink(speaker, onError: { printErr("confab: \($0)") })
+                // A microphone that stops working ends the conversation (after the turn in flight); a speaker that
+                // does leaves the replies as text.
+                capture = try DeviceCaptureSource(mic, onError: {
+                    faults.add(); printErr("confab: \($0): the conversation ends (what was said is kept)")
+                })
+                playback = DevicePlaybackSink(speaker, onError: {
+                    faults.add(); printErr("confab: \($0): replies are printed as text only from now on")
+                })
                 config.echoCancellation = speaker.sampleRate == mic.sampleRate
             }
 
             let conversation = try Conversation(config, capture: capture, playback: playback)
-            let printer = Task { await Self.show(conversation.events, json: json) }
+            let printer = Task { await Self.show(conversation.events, json: json, faults: faults) }
             conversation.start()
-            if input != nil {
+            // Until the input (a file, or a microphone that stopped working) has ended and its last turn is done, or a
+            // signal asks to stop.
+            let finished = FaultCount()
+            let ending = Task {
                 await conversation.waitForCaptureEnd()
                 await conversation.waitUntilIdle()
-            } else {
-                let stop = StopFlag.install()
-                while !stop.isSet { try await Task.sleep(for: .milliseconds(50)) }
+                finished.add()
             }
-            await conversation.stop()
-            await printer.value
+            while !stop.isSet && finished.count == 0 { try? await Task.sleep(for: .milliseconds(50)) }
+            ending.cancel()
+            // A stop cancels the turn in flight (what was heard of its reply is logged); a stuck model or device is not
+            // waited for long.
+            let stopped = FaultCount()
+            Task { await conversation.stop(); await printer.value; stopped.add() }
+            let giveUp = Date().addingTimeInterval(10)
+            while stopped.count == 0 && Date() < giveUp { try? await Task.sleep(for: .milliseconds(20)) }
+            if stopped.count == 0 { printErr("confab: the conversation did not stop within 10 s; leaving anyway") }
             fileSink?.close()
             // Closed here, not at exit: a file-plugin speaker finishes its WAV header on close.
             devices?.mic.close(); devices?.speaker.close()
-        } catch let e as ValidationError { throw e } catch { throw fail(error) }
+            if let code = stop.exitCode() { throw ExitCode(code) }
+            if faults.count > 0 || Self.stdoutFailed.isSet { throw ExitCode(1) }
+        } catch let e as ValidationError { throw e } catch let e as ExitCode { throw e } catch { throw fail(error) }
     }
 
     /// Unbuffered, so streamed reply text and whole lines keep their order.
-    static func write(_ s: String) { FileHandle.standardOutput.write(Data(s.utf8)) }
+    static func write(_ s: String) {
+        // Standard output that cannot be written (a full disk, a closed pipe) is said once, not a crash.
+        do { try FileHandle.standardOutput.write(contentsOf: Data(s.utf8)) } catch {
+            if stdoutFailed.exchange() { return }
+            printErr("confab: standard output cannot be written (\(DictationOutput.reason(error, "\(error)"))): the conversation is no longer printed")
+        }
+    }
+    static let stdoutFailed = OnceFlag()
 
     /// Prints the conversation as it happens: your words, the reply as it streams, and each turn's timings.
-    static func show(_ events: AsyncStream<ConversationEvent>, json: Bool) async {
+    static func show(_ events: AsyncStream<ConversationEvent>, json: Bool, faults: FaultCount? = nil) async {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
@@ -121,10 +150,28 @@ struct Converse: AsyncParsableCommand {
                           + " · first token \(ms(t.firstToken)) · first audio \(ms(t.firstAudio))\n")
                 }
             case .error(let m):
+                faults?.add()
                 printErr("confab: \(m)")
             default:
                 break
             }
         }
     }
+}
+
+/// Problems reported while a command ran (each said once as it happened); the exit status says there was one.
+final class FaultCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.withLock { n += 1 } }
+    var count: Int { lock.withLock { n } }
+}
+
+/// True after the first `exchange()`.
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = false
+    /// Sets the flag; returns whether it was already set.
+    func exchange() -> Bool { lock.withLock { defer { set = true }; return set } }
+    var isSet: Bool { lock.withLock { set } }
 }

@@ -38,39 +38,55 @@ struct Dictate: ParsableCommand {
     @OptionGroup var audio: AudioDeviceOptions
 
     func run() throws {
+        // A signal while the model loads ends the process at once (nothing was said yet); later ones stop cleanly.
+        let stop = StopFlag.install(loading: "loading the model")
         do {
             EngineThreads.configure(threads)
             let dir = try ModelStore().resolve(model, kind: .whisper)
             let asr = try WhisperTranscriber(directory: dir)
+            stop.loaded()
+            // A microphone that stops working ends the dictation, with everything said until then written down.
+            let micLost = FirstError()
             let source: any CaptureFrameSource
             if let input {
                 source = try FileCaptureSource(path: input, sampleRate: 16000)
             } else {
-                source = try DeviceCaptureSource(ALSACapture(device: audio.captureName, sampleRate: 16000, options: audio.alsa))
+                source = try DeviceCaptureSource(ALSACapture(device: audio.captureName, sampleRate: 16000, options: audio.alsa),
+                                                 onError: { micLost.set("\($0): the dictation ends (what was said is written down)") })
             }
             if input == nil, !json, isatty(0) == 1, isatty(1) == 1, output != "-" {
                 let sink = try output.map { try DictationOutput(path: $0) }
-                try DictationScreen(asr: asr, source: source, sink: sink, hangover: hangover, partials: !noPartials, modelName: model,
-                                    device: audio.captureName, seconds: seconds).run(color: !noColor)
+                let screen = DictationScreen(asr: asr, source: source, sink: sink, hangover: hangover, partials: !noPartials,
+                                             modelName: model, device: audio.captureName, seconds: seconds, micLost: micLost)
+                let signal = try screen.run(color: !noColor)
+                // The screen is gone: its problems once more, as lines that stay.
+                for m in screen.faults.messages { printErr("confab: \(m)") }
+                if let sig = signal { printErr("confab: stopped by \(signalName(sig))"); throw ExitCode(128 + sig) }
+                if !screen.faults.messages.isEmpty { throw ExitCode(1) }
             } else {
                 let sink = try DictationOutput(path: output ?? "-", json: json, partialsOnTerminal: !noPartials)
-                try dictateHandsFree(asr: asr, source: source, sink: sink, hangover: hangover, partials: !noPartials, seconds: seconds)
+                try dictateHandsFree(asr: asr, source: source, sink: sink, hangover: hangover, partials: !noPartials, seconds: seconds,
+                                     stop: stop, micLost: micLost)
             }
         } catch let e as ValidationError { throw e } catch let e as ExitCode { throw e } catch { throw fail(error) }
     }
+}
+
+/// The first of several reports (a device's failure is said once).
+final class FirstError: @unchecked Sendable {
+    let lock = NSLock(); var message: String?
+    func set(_ m: String) { lock.withLock { if message == nil { message = m } } }
+    var value: String? { lock.withLock { message } }
 }
 
 /// Hands-free dictation without a screen: the voice detector cuts utterances, each is transcribed and written as
 /// one line (the words so far, meanwhile, as `DictationOutput.partial`). Ends at the end of the input, after
 /// `seconds`, or on SIGINT/SIGTERM, and always writes down the utterance in progress first.
 func dictateHandsFree(asr: WhisperTranscriber, source: any CaptureFrameSource, sink: DictationOutput,
-                      hangover: Double, partials: Bool = true, seconds: Double?) throws {
-    final class FirstError: @unchecked Sendable {
-        let lock = NSLock(); var message: String?
-        func set(_ m: String) { lock.withLock { if message == nil { message = m } } }
-    }
+                      hangover: Double, partials: Bool = true, seconds: Double?, stop: StopFlag, micLost: FirstError) throws {
     let failure = FirstError()
     let writer = DictationWriter(asr: asr, sink: sink, onText: { _ in }, onError: { m in printErr("confab: \(m)"); failure.set(m) })
+    sink.onError = { m in printErr("confab: \(m)"); failure.set(m) }
     let listener = DictationListener(
         sampleRate: source.sampleRate, hangover: hangover,
         partials: partials ? writer.partials(sampleRate: source.sampleRate) : nil,
@@ -78,7 +94,6 @@ func dictateHandsFree(asr: WhisperTranscriber, source: any CaptureFrameSource, s
         onSpeech: { if $0 == .dropped { sink.dropPartial() } },
         onUtterance: { writer.add($0, sampleRate: source.sampleRate) })
     listener.isHandsFree = true
-    let stop = StopFlag.install()
     let frame = UnsafeMutablePointer<Float>.allocate(capacity: listener.frameSize)
     defer { frame.deallocate() }
     var captured = 0
@@ -92,28 +107,11 @@ func dictateHandsFree(asr: WhisperTranscriber, source: any CaptureFrameSource, s
     listener.finish()
     writer.finish()
     sink.dropPartial()
+    // The microphone's end is said after the last words are written down.
+    if let m = micLost.value { printErr("confab: \(m)") }
+    if let code = stop.exitCode() { throw ExitCode(code) }
     // Each failure was reported as it happened; the exit status says there was one.
-    if failure.lock.withLock({ failure.message }) != nil { throw ExitCode(1) }
-}
-
-/// SIGINT/SIGTERM set a flag instead of killing the process, so the last utterance is still written.
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var set = false
-    private var sources: [DispatchSourceSignal] = []
-    var isSet: Bool { lock.withLock { set } }
-
-    static func install() -> StopFlag {
-        let f = StopFlag()
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { f.lock.withLock { f.set = true } }
-            s.resume()
-            f.sources.append(s)
-        }
-        return f
-    }
+    if failure.value != nil || micLost.value != nil { throw ExitCode(1) }
 }
 
 /// Dictation on screen: push-to-talk (Space) or hands-free (Tab), text appended as it is recognized, and the words
@@ -130,17 +128,20 @@ final class DictationScreen: @unchecked Sendable {
     private var level: Float = -90
     private var writer: DictationWriter!
     private var listener: DictationListener!
+    private let micLost: FirstError
+    /// Problems met (shown on screen as they happen; the command repeats them after the screen closes).
+    let faults = FaultList()
 
     init(asr: WhisperTranscriber, source: any CaptureFrameSource, sink: DictationOutput?, hangover: Double, partials: Bool = true,
-         modelName: String, device: String, seconds: Double?) {
-        self.source = source; self.seconds = seconds
+         modelName: String, device: String, seconds: Double?, micLost: FirstError = FirstError()) {
+        self.source = source; self.seconds = seconds; self.micLost = micLost
         model.title = "confab dictate"
         model.mode = .pushToTalk
         model.activity = .idle
         model.headerDetails = "\(modelName) · mic \(device)" + (sink.map { " · → \($0.path)" } ?? "")
         writer = DictationWriter(asr: asr, sink: sink,
                                  onText: { [unowned self] t in post(.text(t)) },
-                                 onError: { [unowned self] e in post(.error(e)) },
+                                 onError: { [unowned self] e in faults.add(e); post(.error(e)) },
                                  onNothing: { [unowned self] in post(.dropped) })
         let rate = source.sampleRate
         let writer = writer!
@@ -149,11 +150,13 @@ final class DictationScreen: @unchecked Sendable {
             onPartial: { [unowned self] t in post(.partial(t)) },
             onSpeech: { [unowned self] e in if e == .dropped { post(.dropped) } },
             onUtterance: { writer.add($0, sampleRate: rate) })
+        sink?.onError = { [unowned self] e in faults.add(e); post(.error(e)) }
     }
 
     private func post(_ u: Update) { lock.withLock { updates.append(u) } }
 
-    func run(color: Bool = true) throws {
+    /// Runs until q, the time limit, the microphone's end or a signal; returns the signal that stopped it, if one did.
+    func run(color: Bool = true) throws -> Int32? {
         let terminal = try Terminal(color: color)
         defer { terminal.restore() }
         let renderer = ScreenRenderer()
@@ -163,6 +166,8 @@ final class DictationScreen: @unchecked Sendable {
         model.add(.system, "Press Space to start and stop recording, Tab for hands-free, q to quit.")
         while !terminal.terminationRequested {
             if let s = seconds, Date().timeIntervalSince(started) >= s { break }
+            // The microphone stopped working: what was said is written down and the dictation ends.
+            if let m = micLost.value { faults.add(m); break }
             let (pending, db) = lock.withLock { () -> ([Update], Float) in defer { updates.removeAll() }; return (updates, level) }
             for u in pending {
                 switch u {
@@ -204,6 +209,7 @@ final class DictationScreen: @unchecked Sendable {
         writer.add(listener.stopRecording(), sampleRate: source.sampleRate)
         // Let the writer finish what was said before the screen closes (a stuck recognizer is not waited for forever).
         writer.finish(timeout: 120)
+        return terminal.terminationSignal
     }
 
     private func captureLoop() {

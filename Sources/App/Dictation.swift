@@ -45,13 +45,39 @@ final class DictationOutput: @unchecked Sendable {
         self.init(handle: h, path: path, json: json, partialsOnTerminal: partialsOnTerminal)
     }
 
+    /// Called once when the output cannot be written (a full disk): the text goes on to the screen, not the file.
+    var onError: (@Sendable (String) -> Void)? {
+        get { lock.withLock { errorHandler } }
+        set { lock.withLock { errorHandler = newValue } }
+    }
+    private var errorHandler: (@Sendable (String) -> Void)?
+    private var failed = false
+
     /// One utterance's text.
     func write(_ text: String) {
-        lock.withLock {
+        let problem = lock.withLock { () -> String? in
             status?.finish()
-            put(json ? jsonLine("text", text) : text)
-            if path != "-" { try? handle.synchronize() }
+            guard !failed else { return nil }
+            do {
+                try handle.write(contentsOf: Data(((json ? jsonLine("text", text) : text) + "\n").utf8))
+                if path != "-" { try handle.synchronize() }
+                return nil
+            } catch {
+                failed = true
+                let why = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+                return "\(path == "-" ? "standard output" : path): cannot write the dictation (\(Self.reason(error, why))): the output is off from here on"
+            }
         }
+        guard let problem else { return }
+        if let handler = onError { handler(problem) } else { printErr("confab: \(problem)") }
+    }
+
+    /// errno's text for a failed write, when Foundation has one.
+    static func reason(_ error: Error, _ fallback: String) -> String {
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(u.code))) }
+        return fallback
     }
 
     /// The words so far of the utterance being spoken (provisional: its `write` follows).
@@ -64,7 +90,7 @@ final class DictationOutput: @unchecked Sendable {
     /// The speech gave no text after all (too short, nothing recognized): the words so far are withdrawn.
     func dropPartial() { lock.withLock { status?.finish() } }
 
-    private func put(_ line: String) { handle.write(Data((line + "\n").utf8)) }
+    private func put(_ line: String) { if !failed { try? handle.write(contentsOf: Data((line + "\n").utf8)) } }
 
     private func jsonLine(_ key: String, _ value: String) -> String {
         (try? encoder.encode([key: value])).map { String(decoding: $0, as: UTF8.self) } ?? ""

@@ -141,7 +141,14 @@ struct Talk: ParsableCommand {
         frontEnd.run()                      // returns with the terminal restored
         session.shutDown()
         speaker?.close()
+        // What went wrong on the way was on the screen, which is gone now: each problem once more, as one line.
+        for m in session.faults.messages { printErr("confab: \(m)") }
+        if let sig = terminal.terminationSignal {
+            printErr("confab: stopped by \(signalName(sig))")
+            throw ExitCode(128 + sig)
+        }
         if let problem = session.loadFailure { throw fail(TalkError(problem)) }
+        if !session.faults.messages.isEmpty { throw ExitCode(1) }
     }
 }
 
@@ -182,6 +189,8 @@ final class TalkSession: @unchecked Sendable {
     private var listener: DictationListener?
     private let dictationSink: DictationOutput?
     var frontEnd: ConversationFrontEnd?
+    /// Device and file problems met while talking (shown on screen as they happen, repeated after it closes).
+    let faults = FaultList()
 
     init(dictationSink: DictationOutput? = nil) { self.dictationSink = dictationSink }
 
@@ -249,12 +258,24 @@ final class TalkSession: @unchecked Sendable {
             config.followUpWindow = setup.followUp
             config.partialTranscripts = setup.partials
 
-            let report: @Sendable (String) -> Void = { [weak frontEnd] m in frontEnd?.post(.error(m)) }
+            let faults = self.faults
+            // A speaker that stops working leaves the replies as text; a microphone that does leaves typed input.
+            let speakerLost: @Sendable (String) -> Void = { [weak frontEnd] m in
+                let line = "\(m): replies are shown as text only from now on"
+                faults.add(line); frontEnd?.post(.error(line))
+            }
+            let micLost: @Sendable (String) -> Void = { [weak frontEnd] m in
+                let line = "\(m): typed input only from now on"
+                faults.add(line); frontEnd?.postMicrophoneLost(line)
+            }
             let playback: any PlaybackSink
             if let speaker {
-                playback = DevicePlaybackSink(speaker, onError: report)
+                playback = DevicePlaybackSink(speaker, onError: speakerLost)
             } else {
-                let sink = try FilePlaybackSink(path: setup.output, sampleRate: synthesizer.sampleRate)
+                let sink = try FilePlaybackSink(path: setup.output, sampleRate: synthesizer.sampleRate, onError: { [weak frontEnd] m in
+                    let line = "\(m): the replies' audio is not kept from here on (they are still shown)"
+                    faults.add(line); frontEnd?.post(.error(line))
+                })
                 lock.withLock { fileSink = sink }
                 playback = sink
             }
@@ -306,7 +327,7 @@ final class TalkSession: @unchecked Sendable {
             var gateOrNil: MicrophoneGate?
             if let mic {
                 do {
-                    let g = MicrophoneGate(try DeviceCaptureSource(mic, onError: report),
+                    let g = MicrophoneGate(try DeviceCaptureSource(mic, onError: micLost),
                                            onLevel: { [weak frontEnd] db in frontEnd?.post(.audioLevel(db)) },
                                            dictation: dictationListener)
                     g.handsFree = setup.handsFree
@@ -321,7 +342,11 @@ final class TalkSession: @unchecked Sendable {
             let events = conversation.events
             let pump = Task.detached { [weak frontEnd] in
                 // The gate reports the raw microphone level (it also moves while push-to-talk is closed).
-                for await e in events { if case .audioLevel = e { continue }; frontEnd?.post(e) }
+                for await e in events {
+                    if case .audioLevel = e { continue }
+                    if case .error(let m) = e { faults.add(m) }
+                    frontEnd?.post(e)
+                }
                 frontEnd?.postFinished()
             }
             let lines = lock.withLock { () -> [String] in
@@ -465,4 +490,12 @@ final class MicrophoneGate: CaptureFrameSource, @unchecked Sendable {
     }
 
     func close() { source.close() }
+}
+
+/// Problems reported while a command ran, each once, in order.
+final class FaultList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ m: String) { lock.withLock { if !list.contains(m) { list.append(m) } } }
+    var messages: [String] { lock.withLock { list } }
 }

@@ -162,10 +162,12 @@ final class ALSAPCM: @unchecked Sendable {
 
     private var isClosed = false
     /// Closes the device (a file plugin finishes its file here). Only after the audio thread has stopped.
+    /// A device that writes into a pipe (the `file` plugin's `file "| command"`) whose reader is gone must not
+    /// kill the program with SIGPIPE: the signal is held back for the call and any one it raised is taken away.
     func close() {
         guard !isClosed else { return }
         isClosed = true
-        snd_pcm_close(handle)
+        withSIGPIPEBlocked { _ = snd_pcm_close(handle) }
     }
     deinit { close() }
 
@@ -388,12 +390,34 @@ struct Pacer {
     }
 }
 
+/// Runs `body` with SIGPIPE blocked on this thread; a SIGPIPE it raised (a write into a pipe nobody reads) is
+/// consumed, so the write's EPIPE is the only trace (the device then reports an I/O error like any other).
+func withSIGPIPEBlocked(_ body: () -> Void) {
+    var block = sigset_t(), old = sigset_t()
+    sigemptyset(&block); sigaddset(&block, SIGPIPE)
+    pthread_sigmask(SIG_BLOCK, &block, &old)
+    body()
+    var pending = sigset_t()
+    sigpending(&pending)
+    if sigismember(&pending, SIGPIPE) == 1 && sigismember(&old, SIGPIPE) == 0 {
+        var zero = timespec(tv_sec: 0, tv_nsec: 0)
+        _ = sigtimedwait(&block, nil, &zero)
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nil)
+}
+
 /// Starts `body` on a new pthread, with SCHED_FIFO when allowed (otherwise, silently, normal scheduling).
 /// Returns the thread and whether it got real-time priority.
 func startAudioThread(realtime: Bool, _ body: @escaping @Sendable () -> Void) throws -> (pthread_t, Bool) {
     final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
     let entry: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { ctx in
         let box = Unmanaged<Box>.fromOpaque(ctx!).takeRetainedValue()
+        // A device writing into a pipe (the `file` plugin's `file "| command"`) whose reader went away fails
+        // with EPIPE on this thread instead of SIGPIPE killing the process: the audio thread then reports a
+        // failed device like any other.
+        var block = sigset_t()
+        sigemptyset(&block); sigaddset(&block, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &block, nil)
         box.body()
         return nil
     }

@@ -96,6 +96,12 @@ public final class ALSAPlayer: AudioPlaying, @unchecked Sendable {
         if closed.load(ordering: .acquiring) { throw AudioDeviceError(.closed, device: device, direction: .playback) }
     }
 
+    /// The error that stopped the audio thread (nil while the device works).
+    public var deviceFailure: AudioDeviceError? {
+        let f = failure.load(ordering: .acquiring)
+        return f == 0 ? nil : AudioDeviceError(.failed, device: device, direction: .playback, detail: alsaErrorText(Int32(f)))
+    }
+
     /// A short sleep for program-side waits: a quarter period, at most 5 ms.
     private var pollNanoseconds: UInt64 { UInt64(min(5_000_000, max(500_000, periodFrames * 250_000_000 / max(1, sampleRate)))) }
 

@@ -44,9 +44,14 @@ public protocol AudioPlaying: AnyObject, Sendable {
 
     /// Stops the audio thread and closes the device (also done on deinit).
     func close()
+
+    /// The device error that stopped the audio thread, if it stopped working (unplugged, I/O error).
+    var deviceFailure: AudioDeviceError? { get }
 }
 
 extension AudioPlaying {
+    public var deviceFailure: AudioDeviceError? { nil }
+
     @discardableResult public func enqueue(_ samples: [Float]) throws -> Int {
         try samples.withUnsafeBufferPointer { try enqueue($0) }
     }

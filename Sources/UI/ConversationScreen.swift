@@ -55,11 +55,20 @@ extension ScreenModel {
             if record.input == .typed { timings.transcript = nil }
             latency = ScreenModel.describe(timings, typed: record.input == .typed)
             typedTurn = false
-            if let e = record.error { add(.error, e) }
+            if let e = record.error { addError(e) }
             activity = restingActivity
         case .error(let message):
+            // A problem (a device that stopped working, a log that cannot be written) stays in the conversation as a
+            // line of its own, and is the status until something else is.
+            addError(message)
             status = message; statusIsError = true
         }
+    }
+
+    /// An error line, unless the same one was just shown (a turn's error comes as an event and with the turn).
+    mutating func addError(_ message: String) {
+        if entries.suffix(4).contains(where: { $0.speaker == .error && $0.text == message }) { return }
+        add(.error, message)
     }
 
     /// What the state line shows when nothing is in progress: only hands-free (and hands-free dictation) is listening

@@ -1,4 +1,5 @@
 import CNCurses
+import Engine
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -28,7 +29,11 @@ public final class Terminal: @unchecked Sendable {
     /// Where library chatter on standard error goes while the screen is open (replayed on `restore()`).
     private var standardErrorLog: String?
     /// Set when SIGTERM/SIGHUP/SIGINT arrives; the UI loop checks it between keys.
-    public private(set) var terminationRequested = false
+    public var terminationRequested: Bool { terminationSignal != nil }
+    /// The signal that asked the screen to close (SIGTERM, SIGHUP or SIGINT), if one did.
+    public var terminationSignal: Int32? { signalLock.withLock { receivedSignal } }
+    private let signalLock = NSLock()
+    private var receivedSignal: Int32?
 
     /// Opens the screen. Fails with a one-line error when standard output or input is not a terminal.
     public init(color: Bool = true) throws {
@@ -39,6 +44,7 @@ public final class Terminal: @unchecked Sendable {
         if String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" { setlocale(LC_ALL, "C.UTF-8") }
         guard initscr() != nil else { throw TerminalError.cannotInitialize }
         open = true
+        Terminal.screenOpen = 1
         raw()                 // Ctrl-C arrives as a key, so quitting is an ordinary, clean path
         noecho()
         nonl()
@@ -56,6 +62,8 @@ public final class Terminal: @unchecked Sendable {
         Terminal.current = self
         atexit { Terminal.current?.restore() }
         Terminal.installCrashRestore()
+        // A model file truncated under the running model is a SIGBUS the guard turns into a message: the terminal first.
+        MappedFileGuard.emergencyCleanup = { Terminal.emergencyRestore() }
         if colors {
             init_pair(1, Int16(COLOR_CYAN), -1)    // you
             init_pair(2, Int16(COLOR_GREEN), -1)   // confab
@@ -70,7 +78,15 @@ public final class Terminal: @unchecked Sendable {
         for sig in [SIGTERM, SIGHUP, SIGINT] {
             signal(sig, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            src.setEventHandler { [weak self] in self?.terminationRequested = true }
+            src.setEventHandler { [weak self] in
+                guard let self else { return }
+                let again = signalLock.withLock { () -> Bool in
+                    if receivedSignal == nil { receivedSignal = sig; return false }
+                    return true
+                }
+                // A second signal while the first one's clean stop is under way: the terminal back, and out at once.
+                if again { Terminal.emergencyRestore(); _exit(128 + sig) }
+            }
             src.resume()
             signalSources.append(src)
         }
@@ -90,26 +106,7 @@ public final class Terminal: @unchecked Sendable {
     /// then the handler that was there before (the crash report and exit status stay as they were).
     private static func installCrashRestore() {
         let handler: @convention(c) (Int32) -> Void = { sig in
-            tcsetattr(0, TCSANOW, &Terminal.savedModes)
-            let reset: StaticString = "\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l\r\n"
-            _ = write(1, reset.utf8Start, reset.utf8CodeUnitCount)
-            // The runtime's "Fatal error: …" went to the diverted log: put it on the real standard error.
-            if Terminal.crashStandardError >= 0, let path = Terminal.crashLogPath {
-                dup2(Terminal.crashStandardError, 2)
-                let fd = Glibc.open(path, O_RDONLY)
-                if fd >= 0 {
-                    var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-                    withUnsafeMutableBytes(of: &buffer) { b in
-                        while true {
-                            let n = read(fd, b.baseAddress, b.count)
-                            if n <= 0 { break }
-                            _ = write(2, b.baseAddress, n)
-                        }
-                    }
-                    Glibc.close(fd)
-                    unlink(path)
-                }
-            }
+            Terminal.emergencyRestore()
             // Then whatever handled the signal before (the Swift runtime's backtracer, or the default action).
             sigaction(sig, &Terminal.previousCrashActions[Int(sig)], nil)
             raise(sig)
@@ -120,6 +117,37 @@ public final class Terminal: @unchecked Sendable {
         for sig in crashSignals { sigaction(sig, &action, &previousCrashActions[Int(sig)]) }
     }
 
+    /// The terminal back as it was, from a signal handler (async-signal-safe calls only): the saved modes, the
+    /// sequences that leave the alternate screen, show the cursor and reset colours, and the real standard error
+    /// with what was diverted meanwhile. Only while the screen is open; harmless twice.
+    static func emergencyRestore() {
+        guard Terminal.screenOpen != 0 else { return }
+        tcsetattr(0, TCSANOW, &Terminal.savedModes)
+        let reset: StaticString = "\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l\r\n"
+        _ = write(1, reset.utf8Start, reset.utf8CodeUnitCount)
+        // The runtime's "Fatal error: …" went to the diverted log: put it on the real standard error.
+        if Terminal.crashStandardError >= 0, let path = Terminal.crashLogPath {
+            dup2(Terminal.crashStandardError, 2)
+            let fd = Glibc.open(path, O_RDONLY)
+            if fd >= 0 {
+                var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+                withUnsafeMutableBytes(of: &buffer) { b in
+                    while true {
+                        let n = read(fd, b.baseAddress, b.count)
+                        if n <= 0 { break }
+                        _ = write(2, b.baseAddress, n)
+                    }
+                }
+                Glibc.close(fd)
+                unlink(path)
+            }
+            Terminal.crashStandardError = -1
+        }
+    }
+
+    /// 1 while the screen is open (read by `emergencyRestore` in signal handlers).
+    nonisolated(unsafe) private static var screenOpen: Int32 = 0
+
     private static let crashSignals = [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT]
     nonisolated(unsafe) private static var previousCrashActions = UnsafeMutablePointer<sigaction>.allocate(capacity: 65)
 
@@ -127,10 +155,12 @@ public final class Terminal: @unchecked Sendable {
     public func restore() {
         guard open else { return }
         open = false
+        Terminal.screenOpen = 0
         curs_set(1)
         endwin()
         fflush(nil)
         for sig in Terminal.crashSignals { sigaction(sig, &Terminal.previousCrashActions[Int(sig)], nil) }
+        MappedFileGuard.reinstate()
         Terminal.crashStandardError = -1
         if savedStandardError >= 0 {
             dup2(savedStandardError, 2)

@@ -79,6 +79,10 @@ final class ConversationScreenTests: XCTestCase {
         m.apply(.error("capture: device hw:9 disappeared"))
         XCTAssertEqual(m.status, "capture: device hw:9 disappeared")
         XCTAssertTrue(m.statusIsError)
+        // It stays in the conversation as a line of its own, once.
+        XCTAssertEqual(m.entries.last, .init(.error, "capture: device hw:9 disappeared"))
+        m.apply(.error("capture: device hw:9 disappeared"))
+        XCTAssertEqual(m.entries.filter { $0.speaker == .error }.count, 1)
     }
 }
 

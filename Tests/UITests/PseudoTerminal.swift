@@ -37,14 +37,17 @@ final class PseudoTerminal {
 
     /// A microphone device `mic` that reads `samples` (16 kHz mono; silence after them) and, if `speaker`,
     /// a playback device `spk` that writes what is played to `speaker.raw` (S16_LE, 16 kHz, mono: `played()`).
-    func writeDevices(mic samples: [Float]?, speaker: Bool) throws {
+    /// `micTee` gets the microphone's copy of what it captured (a pipe that closes makes it fail); `speakerFile`, if
+    /// given, replaces `speaker.raw` (/dev/full: a speaker that fails), at the rate Confab opens it with (alsa-lib's
+    /// rate converter would hide the file's write errors).
+    func writeDevices(mic samples: [Float]?, speaker: Bool, micTee: String = "/dev/null", speakerFile: String? = nil) throws {
         var conf = ""
         if let samples {
             var pcm = Data(capacity: samples.count * 2)
             for s in samples { var v = Int16(max(-1, min(1, s)) * 32767).littleEndian; withUnsafeBytes(of: &v) { pcm.append(contentsOf: $0) } }
             try pcm.write(to: URL(fileURLWithPath: path("mic.raw")))
             conf += """
-            pcm.mic_raw { type file; slave.pcm "null"; file "/dev/null"; infile "\(path("mic.raw"))"; format "raw" }
+            pcm.mic_raw { type file; slave.pcm "null"; file "\(micTee)"; infile "\(path("mic.raw"))"; format "raw" }
             pcm.mic { type plug; slave { pcm "mic_raw"; format S16_LE; rate 16000; channels 1 } }
 
             """
@@ -53,8 +56,8 @@ final class PseudoTerminal {
             // Raw, not WAV: the file plugin completes a WAV header only when the PCM is closed, which a
             // process that exits (or is killed) with the device open never does.
             conf += """
-            pcm.spk_raw { type file; slave.pcm "null"; file "\(path("speaker.raw"))"; format "raw" }
-            pcm.spk { type plug; slave { pcm "spk_raw"; format S16_LE; rate 16000; channels 1 } }
+            pcm.spk_raw { type file; slave.pcm "null"; file "\(speakerFile ?? path("speaker.raw"))"; format "raw" }
+            pcm.spk { type plug; slave { pcm "spk_raw"; format S16_LE; \(speakerFile == nil ? "rate 16000; " : "")channels 1 } }
 
             """
         }

@@ -52,6 +52,9 @@ public final class Conversation: @unchecked Sendable {
     var pttCount = 0
     var pttReset = false
     var stopped = false
+    /// The session log failed once and is no longer written; turns written to it before that.
+    var sessionLogOff = false
+    var loggedTurns = 0
     /// With a wake phrase: which hands-free utterances are for Confab, and the follow-up window.
     var wake: WakeGate?
     /// Samples read from the capture so far (the capture timeline the follow-up window runs on).
@@ -343,8 +346,20 @@ public final class Conversation: @unchecked Sendable {
             return
         }
         if Task.isCancelled {                   // the user went on speaking: this text joins the next turn
-            lock.withLock {
+            let ending = lock.withLock { () -> Bool in
                 if t.confirmed && t.interruptedBy == .voice { carriedOver = text }
+                return stopped && t.confirmed && !t.discarded
+            }
+            // The conversation is ending (quit, a signal, the microphone gone) with these words recognized and not yet
+            // answered: they are still shown and logged, as an interrupted turn with no reply.
+            if ending {
+                record.transcript = text
+                record.timings.transcript = since()
+                record.interrupted = true
+                emit(.transcript(text), for: t)
+                lock.withLock { finishedTurns += 1; record.turn = finishedTurns }
+                logTurn(record)
+                emit(.turnFinished(record))
             }
             finishWithoutReply(t)
             return
@@ -432,9 +447,7 @@ public final class Conversation: @unchecked Sendable {
         record.interrupted = interrupted
         record.timings.firstAudio = firstAudio
         if interrupted { emit(.interrupted(spoken: spoken)) }
-        if let sessionLog {
-            do { try sessionLog.append(record) } catch { emit(.error("\(error)")) }
-        }
+        logTurn(record)
         let stillCurrent = lock.withLock { () -> Bool in
             if turn === t { turn = nil; return true }
             return false
@@ -457,6 +470,19 @@ public final class Conversation: @unchecked Sendable {
             return h
         }
         if let next { config.generator.prepare(next.messages) }
+    }
+
+    /// Appends a finished turn to the session log. The first failure (a full disk, a log on a device that refuses
+    /// writes) is said once and turns the log off; the conversation goes on, and the turns already written stay.
+    func logTurn(_ record: TurnRecord) {
+        guard let sessionLog, lock.withLock({ !sessionLogOff }) else { return }
+        do { try sessionLog.append(record) } catch {
+            lock.withLock { sessionLogOff = true }
+            let kept = lock.withLock { loggedTurns }
+            emit(.error("\(error): the session log is off from here on (\(kept) turn\(kept == 1 ? "" : "s") written; the conversation goes on)"))
+            return
+        }
+        lock.withLock { loggedTurns += 1 }
     }
 
     func finishWithoutReply(_ t: ReplyTurn) {

@@ -75,7 +75,7 @@ extension Conversation {
             }
             if let recorder {
                 do { try recorder.write(mic: near, speaker: far) } catch {
-                    emit(.error("recording: \(error)")); self.recorder = nil
+                    emit(.error("recording: \(error): the recording stops here (what was recorded is kept; the conversation goes on)")); self.recorder = nil
                 }
             }
             frameIndex += 1
@@ -202,7 +202,16 @@ extension Conversation {
                           speechEnd: ContinuousClock.Instant, startedAt: Int?) {
         let matching = early.flatMap { $0.speechEnd == utterance.speechEnd ? $0 : nil }
         lock.withLock {
-            guard !stopped else { return }
+            if stopped {
+                // The conversation is ending with this speech just finished or still going: it is recognized and logged
+                // as a turn with no reply (nothing the user said is lost), never answered.
+                if let t = early?.turn { discardLocked(t) }
+                let t = startTurnLocked(.audio(utterance.samples, .voice, matching?.task, startedAt: startedAt), ended: speechEnd,
+                                        hangover: config.vad.hangover)
+                t.cancelled = true; t.interruptedBy = .typed
+                turnTask?.cancel()
+                return
+            }
             if let t = matching?.turn, turn === t, !t.cancelled {
                 confirmLocked(t)
                 return

@@ -8,7 +8,11 @@ public final class DevicePlaybackSink: PlaybackSink, @unchecked Sendable {
     private let onError: @Sendable (String) -> Void
     private let reported = NSLock()
     private var failed = false
+    /// Samples given to `enqueue` (whether the device took them or not).
+    private var accepted = 0
 
+    /// - Parameter onError: called once, with the device's one-line error, when it stops working. From then on
+    ///   the replies' audio is dropped (counted as played, so a reply still ends) and the conversation goes on.
     public init(_ player: any AudioPlaying, onError: @escaping @Sendable (String) -> Void = { _ in }) {
         self.player = player; self.onError = onError
     }
@@ -16,16 +20,29 @@ public final class DevicePlaybackSink: PlaybackSink, @unchecked Sendable {
     public var sampleRate: Int { player.sampleRate }
 
     public func enqueue(_ samples: UnsafeBufferPointer<Float>) {
-        do { try player.enqueue(samples) } catch {
-            // Report a dead device once; the conversation goes on (the text is still shown).
-            let first = reported.withLock { () -> Bool in defer { failed = true }; return !failed }
-            if first { onError("\(error)") }
-        }
+        reported.withLock { accepted += samples.count }
+        if reported.withLock({ failed }) { return }
+        do { try player.enqueue(samples) } catch { report("\(error)") }
     }
+
+    /// Reports a dead device once; the conversation goes on (the text is still shown).
+    private func report(_ message: String) {
+        let first = reported.withLock { () -> Bool in defer { failed = true }; return !failed }
+        if first { onError(message) }
+    }
+
+    /// True once the device stopped working (reported through `onError`).
+    public var hasFailed: Bool { reported.withLock { failed } }
 
     public func stop() { player.stop() }
     public func endOfReply() { player.endOfStream() }
-    public var samplesPlayed: Int { player.counters.samplesHanded }
+    /// Samples handed to the device; once it failed, everything enqueued (nothing more will ever be handed on,
+    /// and a reply waiting to be heard to its end must not wait forever).
+    public var samplesPlayed: Int {
+        if !reported.withLock({ failed }), let error = player.deviceFailure { report("\(error)") }
+        if reported.withLock({ failed }) { return reported.withLock { accepted } }
+        return player.counters.samplesHanded
+    }
     public var queueCapacity: Int { player.queueCapacity / max(1, player.channels) }
 }
 
@@ -37,6 +54,7 @@ public final class DeviceCaptureSource: CaptureFrameSource, @unchecked Sendable 
     private let stopped = NSLock()
     private var isStopped = false
     private var _muted = false
+    private var failed = false
     private let onError: @Sendable (String) -> Void
 
     public init(_ capture: any AudioCapturing, onError: @escaping @Sendable (String) -> Void = { _ in }) throws {
@@ -45,6 +63,9 @@ public final class DeviceCaptureSource: CaptureFrameSource, @unchecked Sendable 
     }
 
     public var sampleRate: Int { capture.sampleRate }
+
+    /// True once the device stopped working (reported once through `onError`; the stream has ended).
+    public var hasFailed: Bool { stopped.withLock { failed } }
 
     public var muted: Bool {
         get { stopped.withLock { _muted } }
@@ -56,13 +77,15 @@ public final class DeviceCaptureSource: CaptureFrameSource, @unchecked Sendable 
         // Waits a fraction of the frame between polls: the capture thread fills the ring every period.
         let pause = max(1000, Int(Double(count) / Double(max(sampleRate, 1)) * 250_000))
         while filled < count {
-            if stopped.withLock({ isStopped }) { return filled }
+            if stopped.withLock({ isStopped || failed }) { return filled }
             do {
                 let n = try capture.read(into: UnsafeMutableBufferPointer(start: buffer + filled, count: count - filled))
                 filled += n
                 if n == 0 { usleep(useconds_t(pause)) }
             } catch {
-                onError("\(error)")
+                // Said once: the stream ends here (every later read returns at once with nothing).
+                let first = stopped.withLock { () -> Bool in defer { failed = true }; return !failed }
+                if first { onError("\(error)") }
                 return filled
             }
         }

@@ -47,18 +47,25 @@ public final class FilePlaybackSink: PlaybackSink, @unchecked Sendable {
     private let writer: AudioFile.Writer?
     private let lock = NSLock()
     private var played = 0
+    private var failed = false
+    private let onError: @Sendable (String) -> Void
 
-    /// `path` nil: the audio is counted and dropped.
-    public init(path: String?, sampleRate: Int) throws {
+    /// `path` nil: the audio is counted and dropped. `onError` is called once if the file cannot be written (a full
+    /// disk); from then on the audio is counted and dropped, and the conversation goes on.
+    public init(path: String?, sampleRate: Int, onError: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.sampleRate = sampleRate
+        self.onError = onError
         writer = try path.map { try AudioFile.Writer(path: $0, sampleRate: sampleRate, channels: 1) }
     }
 
     public func enqueue(_ samples: UnsafeBufferPointer<Float>) {
-        lock.withLock {
-            try? writer?.append(samples)
+        let problem = lock.withLock { () -> String? in
             played += samples.count
+            guard !failed, let writer else { return nil }
+            do { try writer.append(samples) } catch { failed = true; return "\(error)" }
+            return nil
         }
+        if let problem { onError(problem) }
     }
 
     public func stop() {}

@@ -22,13 +22,17 @@ public final class SessionLog: @unchecked Sendable {
     public func append(_ record: TurnRecord) throws {
         var line = try encoder.encode(record)
         line.append(0x0A)
+        // A line cut short (the disk filled up mid-write) is taken back, so the log stays whole records.
+        let start = lseek(fd, 0, SEEK_END)
         try line.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
                 let n = write(fd, raw.baseAddress! + off, raw.count - off)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw ConversationError("\(path): cannot write the session log (\(String(cString: strerror(errno))))")
+                    let problem = String(cString: strerror(errno))
+                    if start >= 0 && off > 0 { _ = ftruncate(fd, start) }
+                    throw ConversationError("\(path): cannot write the session log (\(problem))")
                 }
                 off += n
             }
