@@ -61,5 +61,19 @@ final class ProcessPriorityTests: XCTestCase {
         a.finish(); b.finish()
         XCTAssertEqual(a.childNice, granted ? -5 : 0, "a thread started by a raised thread inherits its nice")
         XCTAssertTrue(outcome.description.hasPrefix(granted ? "nice -7" : "normal ("), outcome.description)
+
+        // libdispatch starts its workers at their QoS's nice, not the creator's: the engine's work raises its own
+        // thread to what was granted (here -5), or leaves it as it is where nothing was.
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var before: Int32 = 99, after: Int32 = 99
+        DispatchQueue.global(qos: .utility).async {
+            let me = Parked.currentThreadID()
+            before = getpriority(Int32(PRIO_PROCESS.rawValue), me)
+            ProcessPriority.raiseCurrentThread()
+            after = getpriority(Int32(PRIO_PROCESS.rawValue), me)
+            done.signal()
+        }
+        done.wait()
+        XCTAssertEqual(after, granted ? min(before, -5) : before, "before \(before)")
     }
 }

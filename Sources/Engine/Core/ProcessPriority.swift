@@ -1,3 +1,4 @@
+import Atomics
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -13,6 +14,23 @@ import Glibc
 public enum ProcessPriority {
     /// The nice value asked for: that of desktop audio servers' threads under rtkit (PipeWire asks for -11).
     public static let wanted: Int32 = -10
+
+    /// The nice value `raise()` obtained for the process (Int.max: none).
+    private static let granted = ManagedAtomic<Int>(Int.max)
+
+    /// Raises the calling thread to the nice value `raise()` obtained, if it did and the thread is below it. For the
+    /// threads that do a turn's work but were not made by a raised thread: libdispatch sets the nice value of its
+    /// worker threads by their QoS when it starts them (0 for default), so the engine's queues, its
+    /// `concurrentPerform` workers and the tasks recognizing speech call this before their work. A system call
+    /// or two.
+    @inline(__always)
+    public static func raiseCurrentThread() {
+        let nice = granted.load(ordering: .relaxed)
+        guard nice != Int.max else { return }
+        errno = 0
+        let now = getpriority(Int32(PRIO_PROCESS.rawValue), 0)
+        if errno == 0 && Int(now) > nice { _ = setpriority(Int32(PRIO_PROCESS.rawValue), 0, Int32(nice)) }
+    }
 
     /// What `raise()` obtained.
     public enum Outcome: Equatable, Sendable, CustomStringConvertible {
@@ -53,7 +71,10 @@ public enum ProcessPriority {
                 best = min(best ?? floor, floor)
             }
         }
-        if let best, best < 0 { return .raised(nice: best) }
+        if let best, best < 0 {
+            granted.store(Int(max(best, target)), ordering: .relaxed)
+            return .raised(nice: best)
+        }
         return .notGranted(reason: "raising priority needs CAP_SYS_NICE or an RLIMIT_NICE above 20")
     }
 }

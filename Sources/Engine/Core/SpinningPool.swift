@@ -104,6 +104,7 @@ public final class SpinningPool: @unchecked Sendable {
     }
 
     private func workerLoop(_ index: Int, _ start: Int) {
+        ProcessPriority.raiseCurrentThread()
         var seen = start
         while true {
             // spin, then sleep until the next job

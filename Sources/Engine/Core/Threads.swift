@@ -29,6 +29,7 @@ public enum EngineThreads {
         // The chunks are disjoint, so sharing the (non-Sendable) body across workers is safe.
         nonisolated(unsafe) let body = body
         DispatchQueue.concurrentPerform(iterations: workers) { w in
+            if w > 0 { ProcessPriority.raiseCurrentThread() }   // libdispatch's workers start at their QoS's nice
             let lo = w * per, hi = min(n, lo + per)
             if lo < hi { body(lo..<hi) }
         }

@@ -82,6 +82,7 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
         return AsyncThrowingStream { continuation in
             continuation.onTermination = { _ in cancelled.store(true, ordering: .relaxed) }
             queue.async { [self] in
+                ProcessPriority.raiseCurrentThread()
                 do {
                     _ = try generate(messages, isCancelled: { cancelled.load(ordering: .relaxed) }) { piece in
                         continuation.yield(piece)
@@ -99,6 +100,7 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
     /// the new user message. A `reply` asked for meanwhile waits for it (one queue).
     public func prepare(_ messages: [ChatMessage]) {
         queue.async { [self] in
+                ProcessPriority.raiseCurrentThread()
             guard let (withNext, _) = try? promptTokens(for: messages + [ChatMessage(.user, "?")]),
                   let (alone, _) = try? promptTokens(for: messages) else { return }
             var shared = 0
@@ -114,6 +116,7 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
     public func prepare(_ messages: [ChatMessage], userSoFar words: String) {
         let generation = heardGeneration.wrappingIncrementThenLoad(ordering: .relaxed)
         queue.async { [self] in
+                ProcessPriority.raiseCurrentThread()
             guard generation == heardGeneration.load(ordering: .relaxed),
                   let (heard, _) = try? promptTokens(for: messages + [ChatMessage(.user, words)]),
                   let (more, _) = try? promptTokens(for: messages + [ChatMessage(.user, words + " and more")])

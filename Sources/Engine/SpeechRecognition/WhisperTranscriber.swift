@@ -116,6 +116,7 @@ public final class WhisperTranscriber: Transcribing, @unchecked Sendable {
 
     public func run(_ samples: [Float], options override: WhisperOptions? = nil) throws -> WhisperResult {
         lock.lock(); defer { lock.unlock() }
+        if override == nil { ProcessPriority.raiseCurrentThread() }   // not for the words so far (idle-time work)
         var tm = WhisperTimings()
         tm.load = loadSeconds
         tm.audio = Double(samples.count) / Double(LogMelSpectrogram.sampleRate)

@@ -121,6 +121,7 @@ public final class PiperSynthesizer: SpeechSynthesizing, @unchecked Sendable {
             // queue gets to it) until the text is spoken.
             ForegroundWork.begin()
             queue.async { [self] in
+                ProcessPriority.raiseCurrentThread()
                 defer { ForegroundWork.end() }
                 do {
                     let sentences = try voice.phonemize(text)
