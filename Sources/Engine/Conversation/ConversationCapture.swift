@@ -205,8 +205,12 @@ extension Conversation {
             if stopped {
                 // The conversation is ending with this speech just finished or still going: it is recognized and logged
                 // as a turn with no reply (nothing the user said is lost), never answered.
+                // Recognized in a task of its own: the turn's task is cancelled at once, and a recognition inside it
+                // would stop at its first layer (speech still going on has no early recognition to reuse).
                 if let t = early?.turn { discardLocked(t) }
-                let t = startTurnLocked(.audio(utterance.samples, .voice, matching?.task, startedAt: startedAt), ended: speechEnd,
+                let samples = utterance.samples
+                let recognized = matching?.task ?? Task.detached(priority: .userInitiated) { [self] in try transcribeSerially(samples) }
+                let t = startTurnLocked(.audio(samples, .voice, recognized, startedAt: startedAt), ended: speechEnd,
                                         hangover: config.vad.hangover)
                 t.cancelled = true; t.interruptedBy = .typed
                 turnTask?.cancel()
