@@ -53,19 +53,8 @@ public final class PartialTranscriber: @unchecked Sendable {
     /// `shortest` are left for later.
     public func start(_ samples: [Float], at position: Int) {
         guard samples.count >= shortest else { return }
-        from = position
-        let current = lock.withLock { () -> Int in running = true; return generation }
-        let (recognize, publish, published) = (recognize, publish, published)
-        task = Task.detached(priority: .utility) { [self] in
-            let text = try? recognize(samples)
-            let shown = lock.withLock { () -> Bool in
-                running = false
-                guard let text, !text.isEmpty, current == generation, !Task.isCancelled else { return false }
-                publish(text)
-                return true
-            }
-            if shown, let text { published(text) }
-        }
+        let recognize = recognize
+        launch(at: position) { try? recognize(samples) }
     }
 
     /// Takes over a recognition of the utterance so far that was started elsewhere (the conversation's, at a pause
@@ -73,12 +62,18 @@ public final class PartialTranscriber: @unchecked Sendable {
     /// are published as a partial, unless `stop()` or `silence()` comes first. `stop()` also cancels it.
     public func adopt(_ recognition: Task<String, Error>, at position: Int) {
         stop()
+        launch(at: position) {
+            try? await withTaskCancellationHandler { try await recognition.value } onCancel: { recognition.cancel() }
+        }
+    }
+
+    /// Runs `words` in a low-priority task and publishes what it returns, unless `stop()` or `silence()` came first.
+    private func launch(at position: Int, _ words: @escaping @Sendable () async -> String?) {
         from = position
         let current = lock.withLock { () -> Int in running = true; return generation }
         let (publish, published) = (publish, published)
         task = Task.detached(priority: .utility) { [self] in
-            let text = try? await withTaskCancellationHandler { try await recognition.value }
-                onCancel: { recognition.cancel() }
+            let text = await words()
             let shown = lock.withLock { () -> Bool in
                 running = false
                 guard let text, !text.isEmpty, current == generation, !Task.isCancelled else { return false }
