@@ -20,7 +20,7 @@ struct BenchASR: ParsableCommand {
     @Option(help: "Threads.") var threads: Int?
     @Flag(help: "Encode only the frames holding audio (+ --margin): faster on short audio, but transcripts can differ.") var shortWindow = false
     @Option(help: "With --short-window: extra 10 ms frames encoded after the audio.") var margin = 100
-    @Option(help: "Matrix arithmetic: f32 (the reference), mixed (16-bit integer attention; default where the CPU has AVX-512 VNNI), int8 (fastest, CTranslate2-like accuracy) or bf16 (mixed with bfloat16 encoder products, AVX512-BF16 only; elsewhere the default runs).") var precision: String?
+    @Option(help: WhisperPrecision.optionHelp) var precision: WhisperPrecision?
     @Flag(help: "JSON output.") var json = false
 
     func run() throws {
@@ -29,10 +29,7 @@ struct BenchASR: ParsableCommand {
             var o = WhisperOptions()
             o.decoding.beamSize = max(1, beam)
             o.encoderMarginFrames = shortWindow ? max(0, margin) : nil
-            if let precision {
-                guard let p = WhisperPrecision(rawValue: precision) else { throw ValidationError("--precision must be f32, mixed, int8 or bf16") }
-                o.precision = p
-            }
+            if let precision { o.precision = precision }
             let asr = try WhisperTranscriber(directory: try ModelStore().resolve(model, kind: .whisper), options: o)
             var set: [(String, [Float])] = []
             if files.isEmpty {
@@ -49,7 +46,11 @@ struct BenchASR: ParsableCommand {
             }
             _ = try asr.run(set[0].1)   // warm-up (page cache, OpenBLAS threads)
             var rows: [[String: Any]] = []
-            if !json { print(String(format: "load %.0f ms, threads %d, beam %d, precision %@", asr.loadSeconds * 1000, EngineThreads.count, o.decoding.beamSize, asr.model.precision.rawValue as NSString)) }
+            if !json {
+                let rate = Bf16Kernel.available ? String(format: " (vdpbf16ps at %.2f× float32 FMA's multiply rate here)", Bf16Kernel.multiplyRateRatio) : ""
+                print(String(format: "load %.0f ms, threads %d, beam %d, precision %@%@", asr.loadSeconds * 1000, EngineThreads.count, o.decoding.beamSize,
+                             asr.model.precision.rawValue as NSString, rate as NSString))
+            }
             for (name, samples) in set {
                 var best: WhisperResult?
                 for _ in 0..<max(1, runs) {

@@ -22,7 +22,7 @@ struct Transcribe: ParsableCommand {
     @Flag(help: "Decode without timestamp tokens (<|notimestamps|>).") var noTimestampTokens = false
     @Flag(help: "Encode only the frames holding audio (+ --margin): faster on short audio, but transcripts can differ.") var shortWindow = false
     @Option(help: "With --short-window: extra 10 ms frames encoded after the audio.") var margin = 100
-    @Option(help: "Matrix arithmetic: f32 (the reference), mixed (16-bit integer attention; default where the CPU has AVX-512 VNNI), int8 (fastest, CTranslate2-like accuracy) or bf16 (mixed with bfloat16 encoder products, AVX512-BF16 only; elsewhere the default runs).") var precision: String?
+    @Option(help: WhisperPrecision.optionHelp) var precision: WhisperPrecision?
     @Flag(help: "JSON output: text, segments, language, timings.") var json = false
     @Option(help: "Threads for the matrix products.") var threads: Int?
 
@@ -37,10 +37,7 @@ struct Transcribe: ParsableCommand {
             o.language = language
             o.task = t
             o.encoderMarginFrames = shortWindow ? max(0, margin) : nil
-            if let precision {
-                guard let p = WhisperPrecision(rawValue: precision) else { throw ValidationError("--precision must be f32, mixed, int8 or bf16") }
-                o.precision = p
-            }
+            if let precision { o.precision = precision }
             let dir = try ModelStore().resolve(model, kind: .whisper)
             let asr = try WhisperTranscriber(directory: dir, options: o)
             var outputs: [[String: Any]] = []

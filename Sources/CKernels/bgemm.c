@@ -181,6 +181,64 @@ static BF16_ATTR void gemm_avx512(const uint16_t *xa, size_t lda, int M, int Kp,
     }
 }
 
+// MARK: how fast vdpbf16ps is here
+
+#include <time.h>
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+// 12 independent accumulator chains (enough to cover the latency of either instruction at two a cycle), `n` passes.
+static BF16_ATTR __attribute__((noinline)) double time_dpbf16(int n) {
+    __m512 c[12];
+    for (int i = 0; i < 12; i++) c[i] = _mm512_setzero_ps();
+    const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3F80), b = (__m512bh)_mm512_set1_epi16(0x3C00);
+    const double t0 = seconds_now();
+    for (int r = 0; r < n; r++) {
+        for (int i = 0; i < 12; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
+        __asm__ volatile("" : "+v"(c[0]), "+v"(c[1]), "+v"(c[2]), "+v"(c[3]), "+v"(c[4]), "+v"(c[5]));
+    }
+    const double t = seconds_now() - t0;
+    float sink = 0;
+    for (int i = 0; i < 12; i++) sink += _mm512_reduce_add_ps(c[i]);
+    __asm__ volatile("" : : "x"(sink));
+    return t;
+}
+
+static BF16_ATTR __attribute__((noinline)) double time_fma(int n) {
+    __m512 c[12];
+    for (int i = 0; i < 12; i++) c[i] = _mm512_setzero_ps();
+    const __m512 a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(0.0078125f);
+    const double t0 = seconds_now();
+    for (int r = 0; r < n; r++) {
+        for (int i = 0; i < 12; i++) c[i] = _mm512_fmadd_ps(a, b, c[i]);
+        __asm__ volatile("" : "+v"(c[0]), "+v"(c[1]), "+v"(c[2]), "+v"(c[3]), "+v"(c[4]), "+v"(c[5]));
+    }
+    const double t = seconds_now() - t0;
+    float sink = 0;
+    for (int i = 0; i < 12; i++) sink += _mm512_reduce_add_ps(c[i]);
+    __asm__ volatile("" : : "x"(sink));
+    return t;
+}
+
+double confab_bf16_multiply_rate_ratio(void) {
+    if (!confab_bf16_available()) return 0;
+    // Interleaved, best of five each: a time slice lost to another process shows in one sample, not in the minimum.
+    const int n = 4096;   // 49k instructions: ~10-40 µs each
+    double best_b = 1e9, best_f = 1e9;
+    (void)time_fma(256); (void)time_dpbf16(256);   // wake the vector unit (AVX-512 power-up on some parts)
+    for (int i = 0; i < 5; i++) {
+        const double b = time_dpbf16(n), f = time_fma(n);
+        if (b < best_b) best_b = b;
+        if (f < best_f) best_f = f;
+    }
+    // vdpbf16ps does 32 multiply-adds per instruction, vfmadd231ps 16.
+    return best_b > 0 ? (32.0 / best_b) / (16.0 / best_f) : 0;
+}
+
 int confab_bf16_best_variant(void) { return confab_bf16_available() ? CONFAB_BF16_AVX512 : CONFAB_BF16_PLAIN; }
 
 void confab_bf16_gemm(int variant, const uint16_t *xa, size_t lda, int M, int Kp, const uint16_t *packed, const float *bias, int N,

@@ -22,6 +22,23 @@ final class Bf16Tests: XCTestCase {
         for p in [WhisperPrecision.f32, .mixed, .int8] { XCTAssertEqual(p.supported, p) }
     }
 
+    /// The measured rate of vdpbf16ps against float32 FMA decides whether bf16 is the default; the measurement is a
+    /// real one (positive with AVX512-BF16, within what the two instructions can do) and repeatable in its verdict.
+    func testBf16RateIsMeasuredAndDecidesThePreference() {
+        let ratio = confab_bf16_multiply_rate_ratio()
+        if Bf16Kernel.available {
+            // 32 multiply-adds per vdpbf16ps against 16 per FMA: no CPU does better than 2 × its issue-rate ratio
+            XCTAssertGreaterThan(ratio, 0.1); XCTAssertLessThan(ratio, 4.5)
+            XCTAssertEqual(Bf16Kernel.fasterThanFloat, Bf16Kernel.multiplyRateRatio >= 1.5)
+            // a fresh measurement lands on the same side of the line unless the first one was close to it
+            if abs(Bf16Kernel.multiplyRateRatio - 1.5) > 0.4 { XCTAssertEqual(ratio >= 1.5, Bf16Kernel.fasterThanFloat) }
+        } else {
+            XCTAssertEqual(ratio, 0); XCTAssertFalse(Bf16Kernel.fasterThanFloat)
+        }
+        if Bf16Kernel.fasterThanFloat { XCTAssertEqual(WhisperPrecision.preferred, .bf16) }
+        else { XCTAssertNotEqual(WhisperPrecision.preferred, .bf16) }
+    }
+
     /// Round to nearest even, as vcvtneps2bf16 does (denormals to signed zero), written independently of the C code.
     private func bf16(_ f: Float) -> Float {
         let u = f.bitPattern

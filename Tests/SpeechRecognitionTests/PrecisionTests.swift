@@ -14,7 +14,8 @@ final class PrecisionTests: XCTestCase {
         // x86-64 with AVX2 is the floor; the machine these tests run on has AVX-512 VNNI (checked, not assumed away)
         XCTAssertGreaterThanOrEqual(Int8Kernel.best, .avx2)
         XCTAssertEqual(Int8Kernel.hasVNNI, Int8Kernel.best == .vnni512)
-        XCTAssertEqual(WhisperPrecision.preferred, Int8Kernel.hasVNNI && Attention16Workspace.available ? .mixed : .f32)
+        let vnni = Int8Kernel.hasVNNI && Attention16Workspace.available
+        XCTAssertEqual(WhisperPrecision.preferred, vnni ? (Bf16Kernel.fasterThanFloat ? .bf16 : .mixed) : .f32)
     }
 
     /// Odd shapes (outputs not a multiple of 16, inputs not a multiple of 4, row counts past every tile size), bias,

@@ -19,12 +19,17 @@ public struct WhisperConfig: Sendable, Equatable {
 ///   (rounded at load) and activations (rounded per product), summed in float32 by AVX512-BF16's vdpbf16ps. Only
 ///   where the CPU has AVX512-BF16: elsewhere a model asked for bf16 runs `preferred` (and says so in `precision`).
 ///   On Intel Xeons up to Emerald Rapids vdpbf16ps issues at a quarter of the float32 FMA rate (half the multiply
-///   rate), so bf16 is slower than mixed there and not preferred.
+///   rate), so bf16 is slower than mixed there; on AMD Zen 5 it runs at twice the multiply rate and the encoder
+///   takes 0.7× mixed's time. `preferred` picks it by measuring the two instructions (`Bf16Kernel.fasterThanFloat`).
 /// Softmax, layer norms, conv1 and the mel front end are float32 in all.
 public enum WhisperPrecision: String, Sendable, CaseIterable {
     case f32, mixed, int8, bf16
-    /// mixed where the CPU has AVX-512 VNNI, else f32.
-    public static var preferred: WhisperPrecision { Int8Kernel.hasVNNI && Attention16Workspace.available ? .mixed : .f32 }
+    /// bf16 where the CPU has AVX512-BF16 and runs it at ≥ 1.5× float32's multiply rate (measured: AMD Zen 4/5), else
+    /// mixed where it has AVX-512 VNNI, else f32. All three keep the transcripts of the parity set identical to f32's.
+    public static var preferred: WhisperPrecision {
+        guard Int8Kernel.hasVNNI && Attention16Workspace.available else { return .f32 }
+        return Bf16Kernel.fasterThanFloat ? .bf16 : .mixed
+    }
     /// What a model asked for this precision runs here: bf16 needs AVX512-BF16 (else `preferred`).
     public var supported: WhisperPrecision { self == .bf16 && !Bf16Kernel.available ? .preferred : self }
 }
