@@ -40,6 +40,7 @@ struct BenchE2E: AsyncParsableCommand {
     @Argument(help: "Audio files, one spoken question each (default: the built-in questions, spoken by --voice).")
     var questions: [String] = []
     @Option(help: "Whisper model name or directory.") var asr = "tiny.en"
+    @Option(help: WhisperPrecision.optionHelp) var asrPrecision: WhisperPrecision?
     @Option(help: ArgumentHelp("Language model name or GGUF path (default: \(DefaultLanguageModel.helpText)).", valueName: "name")) var llm: String?
     @Option(help: "Piper voice name or .onnx path.") var voice = "en_US-joe-medium"
     @Option(help: "Seconds of silence that end a turn.") var hangover = 0.5
@@ -65,7 +66,9 @@ struct BenchE2E: AsyncParsableCommand {
             guard rssEvery > 0 else { throw ValidationError("--rss-every must be > 0") }
             EngineThreads.configure(threads)
             let scheduling = priority.apply()
-            let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper))
+            var whisper = WhisperOptions()
+            whisper.precision = asrPrecision
+            let transcriber = try WhisperTranscriber(directory: try ModelStore().resolve(asr, kind: .whisper), options: whisper)
             var sampling = SamplingParameters()
             sampling.maxTokens = maxTokens
             let generator = try remote.generator(maxTokens: maxTokens) { try LlamaGenerator(model: llm ?? DefaultLanguageModel.announced(), sampling: sampling) }
@@ -133,7 +136,8 @@ struct BenchE2E: AsyncParsableCommand {
             await reader.value
             let counters = player.counters
             player.close()
-            report(rows, counters: counters, seconds: seconds, pauseSeconds: config.vad.pauseNotice, rss: rss.samples, scheduling: scheduling)
+            report(rows, counters: counters, seconds: seconds, pauseSeconds: config.vad.pauseNotice, rss: rss.samples, scheduling: scheduling,
+                   asrPrecision: transcriber.model.precision)
         } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
 
@@ -164,7 +168,7 @@ struct BenchE2E: AsyncParsableCommand {
     }
 
     private func report(_ rows: [Row], counters: PlaybackCounters, seconds: Double, pauseSeconds: Double, rss: [RSSSample],
-                        scheduling: ProcessPriority.Outcome) {
+                        scheduling: ProcessPriority.Outcome, asrPrecision: WhisperPrecision) {
         let timed = rows.compactMap(\.timings)
         func series(_ k: KeyPath<TurnTimings, Double?>) -> [Double] { timed.compactMap { $0[keyPath: k] }.sorted() }
         /// Nearest-rank percentile of sorted values.
@@ -201,7 +205,7 @@ struct BenchE2E: AsyncParsableCommand {
             struct Out: Encodable {
                 var turns: [Row]; var summary: [String: Double?]; var questions: Int; var answered: Int
                 var underruns: Int; var xruns: Int; var seconds: Double; var hangover: Double; var pauseNotice: Double; var speculative: Bool; var threads: Int
-                var priority: String
+                var priority: String; var asrPrecision: String
                 var partials: String; var partialsOn: [String: Double?]?; var partialsOff: [String: Double?]?
                 var rss: [RSSSample]; var rssGrowthAfterWarmUpMB: Double?
             }
@@ -213,7 +217,7 @@ struct BenchE2E: AsyncParsableCommand {
             }
             let out = Out(turns: rows, summary: summary, questions: rows.count, answered: timed.count,
                           underruns: counters.underruns, xruns: counters.xruns, seconds: seconds, hangover: hangover, pauseNotice: pauseSeconds,
-                          speculative: !noSpeculation, threads: EngineThreads.count, priority: scheduling.description, partials: partials.rawValue,
+                          speculative: !noSpeculation, threads: EngineThreads.count, priority: scheduling.description, asrPrecision: asrPrecision.rawValue, partials: partials.rawValue,
                           partialsOn: partials == .alternate ? group(true) : nil, partialsOff: partials == .alternate ? group(false) : nil,
                           rss: rss, rssGrowthAfterWarmUpMB: RSSSample.growthAfterWarmUp(rss))
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -224,7 +228,7 @@ struct BenchE2E: AsyncParsableCommand {
         print("")
         print("turns answered \(timed.count)/\(rows.count) in \(String(format: "%.0f", seconds)) s · threads \(EngineThreads.count)"
               + " · hangover \(ms(hangover)) · pause notice \(ms(pauseSeconds)) · speculative replies \(noSpeculation ? "off" : "on")"
-              + " · priority \(scheduling)")
+              + " · priority \(scheduling) · Whisper \(asrPrecision.rawValue)")
         print("end of speech → transcript   p50 \(ms(pct(transcript, 50)))  p95 \(ms(pct(transcript, 95)))")
         print("end of speech → first token  p50 \(ms(pct(firstToken, 50)))  p95 \(ms(pct(firstToken, 95)))")
         print("end of speech → first audio  p50 \(ms(pct(firstAudio, 50)))  p95 \(ms(pct(firstAudio, 95)))")
