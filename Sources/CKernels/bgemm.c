@@ -191,30 +191,17 @@ static double seconds_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-// 12 independent accumulator chains (enough to cover the latency of either instruction at two a cycle), `n` passes.
-static BF16_ATTR __attribute__((noinline)) double time_dpbf16(int n) {
+// 12 independent accumulator chains (enough to cover the latency of either instruction at two a cycle), `n` passes
+// of vdpbf16ps (bf16 = 1) or vfmadd231ps (bf16 = 0).
+static BF16_ATTR __attribute__((noinline)) double time_chains(int bf16, int n) {
     __m512 c[12];
     for (int i = 0; i < 12; i++) c[i] = _mm512_setzero_ps();
     const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3F80), b = (__m512bh)_mm512_set1_epi16(0x3C00);
+    const __m512 fa = _mm512_set1_ps(1.0f), fb = _mm512_set1_ps(0.0078125f);
     const double t0 = seconds_now();
     for (int r = 0; r < n; r++) {
-        for (int i = 0; i < 12; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
-        __asm__ volatile("" : "+v"(c[0]), "+v"(c[1]), "+v"(c[2]), "+v"(c[3]), "+v"(c[4]), "+v"(c[5]));
-    }
-    const double t = seconds_now() - t0;
-    float sink = 0;
-    for (int i = 0; i < 12; i++) sink += _mm512_reduce_add_ps(c[i]);
-    __asm__ volatile("" : : "x"(sink));
-    return t;
-}
-
-static BF16_ATTR __attribute__((noinline)) double time_fma(int n) {
-    __m512 c[12];
-    for (int i = 0; i < 12; i++) c[i] = _mm512_setzero_ps();
-    const __m512 a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(0.0078125f);
-    const double t0 = seconds_now();
-    for (int r = 0; r < n; r++) {
-        for (int i = 0; i < 12; i++) c[i] = _mm512_fmadd_ps(a, b, c[i]);
+        if (bf16) for (int i = 0; i < 12; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
+        else for (int i = 0; i < 12; i++) c[i] = _mm512_fmadd_ps(fa, fb, c[i]);
         __asm__ volatile("" : "+v"(c[0]), "+v"(c[1]), "+v"(c[2]), "+v"(c[3]), "+v"(c[4]), "+v"(c[5]));
     }
     const double t = seconds_now() - t0;
@@ -229,9 +216,9 @@ double confab_bf16_multiply_rate_ratio(void) {
     // Interleaved, best of five each: a time slice lost to another process shows in one sample, not in the minimum.
     const int n = 4096;   // 49k instructions: ~10-40 µs each
     double best_b = 1e9, best_f = 1e9;
-    (void)time_fma(256); (void)time_dpbf16(256);   // wake the vector unit (AVX-512 power-up on some parts)
+    (void)time_chains(0, 256); (void)time_chains(1, 256);   // wake the vector unit (AVX-512 power-up on some parts)
     for (int i = 0; i < 5; i++) {
-        const double b = time_dpbf16(n), f = time_fma(n);
+        const double b = time_chains(1, n), f = time_chains(0, n);
         if (b < best_b) best_b = b;
         if (f < best_f) best_f = f;
     }

@@ -428,7 +428,7 @@ public final class VITS: @unchecked Sendable {
         for id in ids where id < 0 || id >= W.numSymbols {
             throw PhonemizerError("phoneme id \(id) is outside the voice's \(W.numSymbols) symbols (config does not match the model?)")
         }
-        let x = scratch.get(0, H * T), y = scratch.get(1, H * T), tmp = scratch.get(2, max(H, W.layers[0].ffn1.outChannels) * T)
+        let x = scratch.get(0, H * T), y = scratch.get(1, H * T)
         let cols = scratch.get(3, max(W.layers[0].ffn1.columnsNeeded(T), W.layers[0].ffn2.columnsNeeded(T), H * T))
         let stats = scratch.get(4, 2 * T)
         // h = emb(ids)·sqrt(H), transposed to [H, T]
