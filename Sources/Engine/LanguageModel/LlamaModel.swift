@@ -191,6 +191,28 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    /// Drops positions `from ..< from + drop` from the key/value cache of every layer: the `count` positions after
+    /// them move down by `drop`, their keys turned back by `drop` positions (RoPE composes), rounded to float16 as
+    /// the cache holds them. Dropping old turns from a long conversation then keeps the cache of the turns after
+    /// them instead of running them all again (llama.cpp's context shift). In the first layer the moved keys and
+    /// values are what running those tokens at their new positions gives (within float16 rounding); in the layers
+    /// above they still carry what the dropped tokens contributed when they were run.
+    public func shiftCache(from: Int, drop: Int, count: Int) {
+        let c = config, kvd = c.kvDim, ctx = c.contextLength
+        precondition(from >= 0 && drop > 0 && count >= 0 && from + drop + count <= ctx, "shiftCache out of range")
+        guard count > 0 else { return }
+        for l in 0..<c.layers {
+            let kc = keyCache.pointer + l * ctx * kvd, vc = valueCache.pointer + l * ctx * kvd
+            let bytes = count * kvd * MemoryLayout<Float>.stride
+            memmove(kc + from * kvd, kc + (from + drop) * kvd, bytes)   // the ranges may overlap
+            memmove(vc + from * kvd, vc + (from + drop) * kvd, bytes)
+            // every moved row turns by the same -drop: as one row of count·Hkv heads, one cos/sin table
+            rope.apply(kc + from * kvd, rows: 1, stride: count * kvd, heads: count * c.kvHeads, headDim: c.headDim,
+                       pos0: -drop, scratch: ropeScratch.pointer)
+            confab_round_f16(kc + from * kvd, count * kvd)
+        }
+    }
+
     /// One straight pass over T ≤ maxBatch tokens. Shapes in comments: T tokens, D dim, F ffn, hd head size.
     private func forwardChunk(_ tokens: UnsafeBufferPointer<Int32>, pos0: Int, logitRows: Int) {
         let c = config, T = tokens.count, D = c.dim, F = c.hiddenDim
