@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # libFuzzer targets for the parsers of untrusted bytes (Fuzz/README.md).
 #
-#   scripts/fuzz.sh TARGET [SECONDS]   build, then fuzz one target (default 300 s); new inputs go to .build-fuzz/corpus/TARGET
-#   scripts/fuzz.sh all [SECONDS]      every target in turn (default 60 s each)
+#   scripts/fuzz.sh TARGET [SECONDS [RUNS]]   build, then fuzz one target (default 300 s, or until RUNS executions if
+#                                      sooner); new inputs go to .build-fuzz/corpus/TARGET
+#   scripts/fuzz.sh all [SECONDS [RUNS]]       every target in turn (default 60 s each); issue 17's campaign: all 1800 1000000
 #   scripts/fuzz.sh --ci [SECONDS]     regression run for CI: every target over its committed corpus (Fuzz/corpus/TARGET, plus the generated binary seeds,
 #                                      which holds every input that once crashed), then fuzzing for the rest of SECONDS
 #                                      (default 15 s each); nothing is written to the committed corpus
@@ -15,9 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=(gguf ct2 whisper-config whisper-vocab onnx piper-config manifest audio multipart wyoming)
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 1 ] || usage
-mode="$1"; seconds="${2:-}"
+mode="$1"; seconds="${2:-}"; runs="${3:-}"
 case "$mode" in
     --list) printf '%s\n' "${targets[@]}"; exit 0 ;;
     --ci) run=("${targets[@]}"); seconds="${seconds:-15}" ;;
@@ -27,6 +28,8 @@ case "$mode" in
        run=("$mode"); seconds="${seconds:-300}" ;;
 esac
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number" >&2; exit 2; }
+[[ -z "$runs" || "$runs" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: RUNS must be a whole number" >&2; exit 2; }
+limit=(); [ -n "$runs" ] && limit=(-runs="$runs")
 
 echo "fuzz: building confab-fuzz (address sanitizer + libFuzzer, .build-fuzz)" >&2
 start=$(date +%s)
@@ -49,12 +52,13 @@ for t in "${run[@]}"; do
     log=".build-fuzz/artifacts/$t.log"
     status=0
     CONFAB_FUZZ_TARGET="$t" "$bin" "$work" "${seeds[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -malloc_limit_mb=512 -artifact_prefix=".build-fuzz/artifacts/$t-" -print_final_stats=1 >"$log" 2>&1 || status=$?
+        -malloc_limit_mb=512 -artifact_prefix=".build-fuzz/artifacts/$t-" -print_final_stats=1 "${limit[@]}" >"$log" 2>&1 || status=$?
     [ "$mode" = --ci ] && rm -rf "$work"
     # One summary line: executions, speed, coverage.
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
     cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9a-zA-Z]+' "$log" | tail -1 || true)
-    echo "fuzz: $t: ${execs:-?} executions in $seconds s; $cov" >&2
+    took=$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -Eo '[0-9]+ second' | grep -Eo '[0-9]+' || true)
+    echo "fuzz: $t: ${execs:-?} executions in ${took:-$seconds} s; $cov" >&2
     if [ "$status" -ne 0 ]; then
         echo "fuzz: $t FAILED (exit $status); the report:" >&2
         grep -E -A 40 '^==[0-9]+==ERROR|^ALARM|deadly signal|Fatal error|out-of-memory|malloc\(' "$log" | head -60 >&2 || tail -40 "$log" >&2
