@@ -7,7 +7,14 @@ public struct Resampler: Sendable {
     public let from: Int, to: Int
     let up: Int, down: Int          // to/from reduced: output sample j sits at input position j·down/up
     let taps: Int                   // filter half-width in input samples (per side), scaled for downsampling
-    let phases: [[Float]]           // [up][2·taps] filter coefficients, one row per fractional phase
+    let phases: [[Float]]           // [rows][2·taps] filter coefficients, one row per fractional phase
+    let rows: Int                   // phase rows: `up` (exact) where `phaseRows` allows, else fewer
+
+    /// Most phase rows in the table. Common rates need few (44.1 kHz → 16 kHz: 160, 11.025 kHz → 16 kHz: 640); an odd
+    /// rate in a file's header (1 kHz to 768 kHz, e.g. 767 999 Hz → 16 kHz: 16 000 phases of 3 168 taps, 50 M
+    /// coefficients and seconds of Bessel functions, found by fuzzing) gets the nearest of `rows` phases below the
+    /// exact one instead: a timing error under 1/`rows` of an input sample.
+    static func phaseRows(up: Int, taps: Int) -> Int { min(up, 1024, max(64, (1 << 21) / (2 * taps))) }
 
     public init(from: Int, to: Int, quality halfWidth: Int = 32) {
         precondition(from > 0 && to > 0)
@@ -17,9 +24,10 @@ public struct Resampler: Sendable {
         let cutoff = 0.97 * min(1.0, Double(to) / Double(from))   // fraction of input Nyquist
         taps = Int((Double(halfWidth) / cutoff).rounded(.up))
         let beta = 8.6
+        rows = Resampler.phaseRows(up: up, taps: taps)
         var ph: [[Float]] = []
-        for p in 0..<up {
-            let frac = Double(p) / Double(up)
+        for p in 0..<rows {
+            let frac = Double(p) / Double(rows)
             var row = [Float](repeating: 0, count: 2 * taps)
             var sum = 0.0
             var vals = [Double](repeating: 0, count: 2 * taps)
@@ -51,7 +59,7 @@ public struct Resampler: Sendable {
             for j in 0..<outCount {
                 let num = j * down
                 let base = num / up, p = num % up
-                let row = phases[p]
+                let row = phases[p * rows / up]
                 var s: Float = 0
                 let start = base - taps + 1
                 if start >= 0 && start + 2 * taps <= n {
@@ -76,7 +84,7 @@ public struct Resampler: Sendable {
         let base = num / up, p = num % up
         let start = base - taps + 1
         var s: Float = 0
-        phases[p].withUnsafeBufferPointer { row in
+        phases[p * rows / up].withUnsafeBufferPointer { row in
             if start >= 0 && start + 2 * taps <= n {
                 let x = input.baseAddress! + (start - first)
                 for k in 0..<(2 * taps) { s += row[k] * x[k] }
