@@ -29,7 +29,7 @@ struct BenchASR: ParsableCommand {
             var o = WhisperOptions()
             o.decoding.beamSize = max(1, beam)
             o.encoderMarginFrames = shortWindow ? max(0, margin) : nil
-            if let precision { o.precision = precision }
+            o.precision = precision
             let asr = try WhisperTranscriber(directory: try ModelStore().resolve(model, kind: .whisper), options: o)
             var set: [(String, [Float])] = []
             if files.isEmpty {

@@ -37,7 +37,7 @@ struct Transcribe: ParsableCommand {
             o.language = language
             o.task = t
             o.encoderMarginFrames = shortWindow ? max(0, margin) : nil
-            if let precision { o.precision = precision }
+            o.precision = precision
             let dir = try ModelStore().resolve(model, kind: .whisper)
             let asr = try WhisperTranscriber(directory: dir, options: o)
             var outputs: [[String: Any]] = []

@@ -16,6 +16,9 @@ public struct Resampler: Sendable {
     /// exact one instead: a timing error under 1/`rows` of an input sample.
     static func phaseRows(up: Int, taps: Int) -> Int { min(up, 1024, max(64, (1 << 21) / (2 * taps))) }
 
+    /// The table row of phase `p` (0..<up): itself where the table is exact (no division per output sample).
+    @inline(__always) func phaseRow(_ p: Int) -> Int { rows == up ? p : p * rows / up }
+
     public init(from: Int, to: Int, quality halfWidth: Int = 32) {
         precondition(from > 0 && to > 0)
         self.from = from; self.to = to
@@ -59,7 +62,7 @@ public struct Resampler: Sendable {
             for j in 0..<outCount {
                 let num = j * down
                 let base = num / up, p = num % up
-                let row = phases[p * rows / up]
+                let row = phases[phaseRow(p)]
                 var s: Float = 0
                 let start = base - taps + 1
                 if start >= 0 && start + 2 * taps <= n {
@@ -84,7 +87,7 @@ public struct Resampler: Sendable {
         let base = num / up, p = num % up
         let start = base - taps + 1
         var s: Float = 0
-        phases[p * rows / up].withUnsafeBufferPointer { row in
+        phases[phaseRow(p)].withUnsafeBufferPointer { row in
             if start >= 0 && start + 2 * taps <= n {
                 let x = input.baseAddress! + (start - first)
                 for k in 0..<(2 * taps) { s += row[k] * x[k] }

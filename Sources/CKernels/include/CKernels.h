@@ -90,8 +90,8 @@ int confab_bf16_available(void);
 /// AVX512 where the CPU has AVX512-BF16, else PLAIN.
 int confab_bf16_best_variant(void);
 /// Multiply-adds per second of vdpbf16ps over those of vfmadd231ps on zmm registers, measured here and now (about
-/// 0.3 ms; 0 without AVX512-BF16). About 2 where bf16 products run at twice float32's rate (AMD Zen 4 and 5), 0.5 on
-/// Intel Xeons up to Emerald Rapids, where vdpbf16ps issues on one port only.
+/// 0.3 ms; 0 without AVX512-BF16). 1.86–2.0 measured on AMD Zen 5; below 1 on Intel Xeons up to Emerald Rapids, where
+/// vdpbf16ps issues on one port only.
 double confab_bf16_multiply_rate_ratio(void);
 /// K rounded up to a multiple of 2, N to a multiple of 16 (packed size: Np·Kp bfloat16 values).
 int confab_bf16_padded_k(int K);
