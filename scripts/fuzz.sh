@@ -33,9 +33,21 @@ limit=(); [ -n "$runs" ] && limit=(-runs="$runs")
 
 echo "fuzz: building confab-fuzz (address sanitizer + libFuzzer, .build-fuzz)" >&2
 start=$(date +%s)
-CONFAB_FUZZ=1 swift build -c release --build-path .build-fuzz --sanitize=fuzzer --sanitize=address --product confab-fuzz >&2
+# swift-driver keeps only the last -sanitize= it is given, and SwiftPM passes --sanitize=fuzzer and --sanitize=address
+# as two flags in no fixed order: a build then had either no coverage (libFuzzer ran blind) or no address sanitizer
+# in the Swift code. -Xswiftc with both in one flag comes last and gives both; --sanitize still does the C targets
+# and the link.
+CONFAB_FUZZ=1 swift build -c release --build-path .build-fuzz --sanitize=fuzzer --sanitize=address \
+    -Xswiftc -sanitize=fuzzer,address --product confab-fuzz >&2
 echo "fuzz: built in $(( $(date +%s) - start )) s" >&2
 bin=.build-fuzz/release/confab-fuzz
+# Refuse a binary whose parsers are not instrumented both ways: the GGUF parser's object must have coverage
+# counters (a __sancov_cntrs section) and address-sanitizer checks (__asan_report_* calls).
+probe=.build-fuzz/release/Engine.build/GGUFFile.swift.o
+if ! objdump -h "$probe" | grep -q __sancov_cntrs || ! nm "$probe" | grep -q __asan_report; then
+    echo "fuzz: $probe lacks libFuzzer coverage or address-sanitizer checks; the build did not apply both sanitizers" >&2
+    exit 1
+fi
 mkdir -p .build-fuzz/artifacts
 
 # Leaks are reported (detect_leaks); a parser's allocation that outgrows the input by far trips -malloc_limit_mb.
