@@ -44,7 +44,8 @@ bin=.build-fuzz/release/confab-fuzz
 # Refuse a binary whose parsers are not instrumented both ways: the GGUF parser's object must have coverage
 # counters (a __sancov_cntrs section) and address-sanitizer checks (__asan_report_* calls).
 probe=.build-fuzz/release/Engine.build/GGUFFile.swift.o
-if ! objdump -h "$probe" | grep -q __sancov_cntrs || ! nm "$probe" | grep -q __asan_report; then
+sections=$(objdump -h "$probe" 2>&1 || true); symbols=$(nm "$probe" 2>&1 || true)
+if ! grep -q __sancov_cntrs <<<"$sections" || ! grep -q __asan_report <<<"$symbols"; then
     echo "fuzz: $probe lacks libFuzzer coverage or address-sanitizer checks; the build did not apply both sanitizers" >&2
     exit 1
 fi
