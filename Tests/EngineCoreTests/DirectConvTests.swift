@@ -29,7 +29,10 @@ final class DirectConvTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ConvKernelLevel.detected, 1, "x86-64 with AVX2 is the floor")
         var rng = NormalRNG(seed: 5)
         // (cin, cout, K, dilation, T)
-        for (cin, cout, K, d, T) in [(3, 16, 3, 1, 50), (8, 5, 5, 2, 17), (4, 1, 7, 1, 130), (16, 24, 7, 12, 97), (2, 8, 1, 1, 3)] {
+        // (32, 44, 5, 2, 80): too short to share by time on 2 threads, so shared by runs of 8-channel blocks, the
+        // last one partial
+        for (cin, cout, K, d, T) in [(3, 16, 3, 1, 50), (8, 5, 5, 2, 17), (4, 1, 7, 1, 130), (16, 24, 7, 12, 97), (2, 8, 1, 1, 3),
+                                     (32, 44, 5, 2, 80)] {
             let pad = d * (K - 1) / 2
             let x = (0..<(cin * T)).map { _ in rng.next() }
             let w = (0..<(cout * cin * K)).map { _ in rng.next() * 0.3 }
@@ -39,6 +42,9 @@ final class DirectConvTests: XCTestCase {
             let conv = w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in
                 DirectConv(weight: wp.baseAddress!, bias: bp.baseAddress!, outChannels: cout, inChannels: cin, kernel: K,
                            dilation: d, padding: pad) } }
+            if cout == 44 { XCTAssertEqual(conv.split(length: T, threads: 2), .channels(2)) }
+            if cout == 24 { XCTAssertEqual(conv.split(length: T, threads: 2), .none) }
+            if T == 130 { XCTAssertEqual(conv.split(length: T, threads: 2), .none) }
             // halo layout
             let hl = conv.leftHalo, ld = hl + T + conv.rightHalo + 16
             var xh = [Float](repeating: 0, count: cin * ld + 64)
@@ -95,6 +101,7 @@ final class DirectConvTests: XCTestCase {
         }
         EngineThreads.configure(2)
         defer { EngineThreads.configure(1) }
+        XCTAssertEqual(conv.split(length: T, threads: 2), .time(2))
         let plain = run(0)
         XCTAssertGreaterThan(plain.map(abs).max() ?? 0, 0.5)
         for level in levels.dropFirst() {

@@ -23,8 +23,7 @@ public func attention(q: UnsafePointer<Float>, qStride: Int,
         if Tq == 1 {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(Tk), Int32(D), scale, kh, Int32(kStride), qh, 1, 0, scores, 1)
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(Tq), Int32(Tk), Int32(D),
-                        scale, qh, Int32(qStride), kh, Int32(kStride), 0, scores, Int32(Tk))
+            sgemm(transB: true, M: Tq, N: Tk, K: D, alpha: scale, qh, lda: qStride, kh, ldb: kStride, scores, ldc: Tk)
         }
         // Rows are independent: large score matrices (encoders) are normalized on all engine threads.
         nonisolated(unsafe) let scoresP = scores
@@ -43,8 +42,7 @@ public func attention(q: UnsafePointer<Float>, qStride: Int,
         if Tq == 1 {
             cblas_sgemv(CblasRowMajor, CblasTrans, Int32(Tk), Int32(D), 1, vh, Int32(vStride), scores, 1, 0, oh, 1)
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Tq), Int32(D), Int32(Tk),
-                        1, scores, Int32(Tk), vh, Int32(vStride), 0, oh, Int32(outStride))
+            sgemm(M: Tq, N: D, K: Tk, scores, lda: Tk, vh, ldb: vStride, oh, ldc: outStride)
         }
     }
 }

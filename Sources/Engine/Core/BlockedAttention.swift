@@ -1,7 +1,7 @@
 import COpenBLAS
 
 /// Non-causal multi-head attention for long sequences (audio encoders: 1500×1500 per head).
-/// Heads run in parallel on the engine threads with OpenBLAS single-threaded inside, and each head walks
+/// Heads run in parallel on the engine threads (OpenBLAS is single-threaded in Confab), and each head walks
 /// its queries in blocks of `block` rows, so a block's scores [block, Tk] stay in cache between the two products
 /// instead of streaming a Tq×Tk matrix through memory.
 ///
@@ -14,8 +14,6 @@ public func blockedAttention(q: UnsafePointer<Float>, qStride: Int,
                              queries Tq: Int, keys Tk: Int, heads H: Int, headDim D: Int, scale: Float,
                              block: Int = 64, scratch: UnsafeMutablePointer<Float>) {
     nonisolated(unsafe) let (q, k, v, out, scratch) = (q, k, v, out, scratch)
-    let threads = EngineThreads.count
-    if threads > 1 { openblas_set_num_threads(1) }
     EngineThreads.parallelChunks(H) { heads in
         for h in heads {
             let s = scratch + h * block * Tk
@@ -34,5 +32,4 @@ public func blockedAttention(q: UnsafePointer<Float>, qStride: Int,
             }
         }
     }
-    if threads > 1 { openblas_set_num_threads(Int32(threads)) }
 }

@@ -16,8 +16,7 @@ public func conv1d(_ x: UnsafePointer<Float>, channels Cin: Int, length Tin: Int
         let xg = x + g * cinG * Tin
         if K == 1 && stride == 1 && pad == 0 {
             // Pointwise: no im2col needed.
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(coutG), Int32(Tout), Int32(cinG),
-                        1, W + g * coutG * cinG, Int32(cinG), xg, Int32(Tin), 0, y + g * coutG * Tout, Int32(Tout))
+            sgemm(M: coutG, N: Tout, K: cinG, W + g * coutG * cinG, lda: cinG, xg, ldb: Tin, y + g * coutG * Tout, ldc: Tout)
             continue
         }
         // columns[(c·K + k), t] = x[c, t·stride − pad + k·dilation]
@@ -40,8 +39,8 @@ public func conv1d(_ x: UnsafePointer<Float>, channels Cin: Int, length Tin: Int
                 }
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(coutG), Int32(Tout), Int32(cinG * K),
-                    1, W + g * coutG * cinG * K, Int32(cinG * K), columns, Int32(Tout), 0, y + g * coutG * Tout, Int32(Tout))
+        sgemm(M: coutG, N: Tout, K: cinG * K, W + g * coutG * cinG * K, lda: cinG * K, columns, ldb: Tout,
+              y + g * coutG * Tout, ldc: Tout)
     }
     if let b {
         for o in 0..<Cout {
@@ -67,8 +66,7 @@ public func convTranspose1d(_ x: UnsafePointer<Float>, channels Cin: Int, length
                             stride: Int, padding pad: Int,
                             into y: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>) {
     let Tout = (Tin - 1) * stride - 2 * pad + K
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Cout * K), Int32(Tin), Int32(Cin),
-                1, W, Int32(Cout * K), x, Int32(Tin), 0, columns, Int32(Tin))
+    sgemm(transA: true, M: Cout * K, N: Tin, K: Cin, W, lda: Cout * K, x, ldb: Tin, columns, ldc: Tin)
     for o in 0..<Cout {
         let yo = y + o * Tout
         let bo: Float = b?[o] ?? 0

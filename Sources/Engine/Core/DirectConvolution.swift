@@ -40,33 +40,64 @@ public struct DirectConv: @unchecked Sendable {
     public var leftHalo: Int { padding }
     public var rightHalo: Int { max(0, dilation * (kernel - 1) - padding) + 64 }
 
-    /// Output steps 0..<T, split over the engine threads. x: step 0 of channel 0 in a halo layout with rows `ldx`
-    /// apart. The output goes where `out` says (its bias is this convolution's).
+    /// Output steps 0..<T, split over the engine threads: by time when each thread gets at least 96 steps, else by
+    /// output channels (a short sentence's text encoder and flow, whose T is tens to a few hundred steps, ran on
+    /// one thread before). x: step 0 of channel 0 in a halo layout with rows `ldx` apart. The output goes where
+    /// `out` says (its bias is this convolution's).
     public func apply(_ x: UnsafePointer<Float>, ldx: Int, length T: Int, out: confab_conv_out,
                       level: Int = ConvKernelLevel.current) {
         var o = out
         o.bias = bias
-        let parts = min(EngineThreads.count, max(1, T / 96))
-        if parts <= 1 {
+        let blocks = (outChannels + 7) / 8
+        let (cin, k, d, p) = (Int32(inChannels), Int32(kernel), Int32(dilation), Int32(padding))
+        let wp = UnsafePointer(packed.pointer)
+        switch split(length: T, threads: EngineThreads.count) {
+        case .time(let timeParts):
+            // Contiguous time ranges, cut on whole 48-step tiles.
+            let per = ((T + timeParts - 1) / timeParts + 47) / 48 * 48
+            let oc = o, cout = Int32(outChannels)
+            SpinningPool.shared.run(timeParts) { i in
+                var oi = oc
+                let t0 = min(T, i * per), t1 = min(T, t0 + per)
+                withUnsafePointer(to: &oi) { op in
+                    confab_conv1d_direct(Int32(level), x, ldx, cin, wp, cout, k, d, p, t0, t1, op)
+                }
+            }
+        case .channels(let channelParts):
+            // Runs of whole 8-channel blocks (the packed weights' unit), each with its rows of the outputs.
+            let per = (blocks + channelParts - 1) / channelParts
+            let oc = o
+            SpinningPool.shared.run(channelParts) { i in
+                let b0 = min(blocks, i * per), b1 = min(blocks, b0 + per)
+                guard b0 < b1 else { return }
+                let o0 = b0 * 8, count = min(outChannels, b1 * 8) - o0
+                var oi = oc
+                if let b = oi.bias { oi.bias = b + o0 }
+                if let r = oi.res { oi.res = r + o0 * oi.ldr }
+                if let y = oi.y { oi.y = y + o0 * oi.ldy }
+                if let a = oi.act { oi.act = a + o0 * oi.lda }
+                withUnsafePointer(to: &oi) { op in
+                    confab_conv1d_direct(Int32(level), x, ldx, cin, wp + b0 * 8 * inChannels * kernel, Int32(count),
+                                         k, d, p, 0, T, op)
+                }
+            }
+        case .none:
             withUnsafePointer(to: &o) { op in
-                confab_conv1d_direct(Int32(level), x, ldx, Int32(inChannels), packed.pointer, Int32(outChannels),
-                                     Int32(kernel), Int32(dilation), Int32(padding), 0, T, op)
-            }
-            return
-        }
-        // Contiguous time ranges, cut on whole 48-step tiles.
-        let per = ((T + parts - 1) / parts + 47) / 48 * 48
-        let oc = o
-        nonisolated(unsafe) let xs = x
-        let (cin, cout, k, d, p, w) = (Int32(inChannels), Int32(outChannels), Int32(kernel), Int32(dilation),
-                                       Int32(padding), UnsafePointer(packed.pointer))
-        nonisolated(unsafe) let wp = w
-        SpinningPool.shared.run(parts) { i in
-            var oi = oc
-            let t0 = min(T, i * per), t1 = min(T, t0 + per)
-            withUnsafePointer(to: &oi) { op in
-                confab_conv1d_direct(Int32(level), xs, ldx, cin, wp, cout, k, d, p, t0, t1, op)
+                confab_conv1d_direct(Int32(level), x, ldx, cin, wp, Int32(outChannels), k, d, p, 0, T, op)
             }
         }
+    }
+
+    public enum Split: Equatable { case none, time(Int), channels(Int) }
+
+    /// How `apply` shares T output steps among `threads`: by time when each part gets at least 96 steps, else by
+    /// runs of at least two 8-channel blocks when the convolution is worth sharing (GemmSplit.minimumWork).
+    public func split(length T: Int, threads: Int) -> Split {
+        let timeParts = min(threads, max(1, T / 96))
+        if timeParts > 1 { return .time(timeParts) }
+        let channelParts = min(threads, (outChannels + 7) / 8 / 2)
+        let work = T.multipliedReportingOverflow(by: outChannels * inChannels * kernel).partialValue
+        if channelParts > 1 && work >= GemmSplit.minimumWork { return .channels(channelParts) }
+        return .none
     }
 }

@@ -12,8 +12,8 @@ public func linear(_ x: UnsafePointer<Float>, rows T: Int, inFeatures: Int,
     } else if T == 1 {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), 1, W, Int32(inFeatures), x, 1, beta, y, 1)
     } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(outFeatures), Int32(inFeatures),
-                    1, x, Int32(inFeatures), W, Int32(inFeatures), beta, y, Int32(outFeatures))
+        sgemm(transB: true, M: T, N: outFeatures, K: inFeatures, x, lda: inFeatures, W, ldb: inFeatures, beta: beta,
+              y, ldc: outFeatures)
     }
     if let b { addBias(b, to: y, rows: T, outFeatures: outFeatures) }
 }
@@ -31,9 +31,8 @@ public func addBias(_ b: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>
 public func matmul(_ A: UnsafePointer<Float>, _ B: UnsafePointer<Float>, into C: UnsafeMutablePointer<Float>,
                    M: Int, N: Int, K: Int, transposeB: Bool = false, alpha: Float = 1, beta: Float = 0,
                    lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                Int32(M), Int32(N), Int32(K), alpha, A, Int32(lda ?? K), B, Int32(ldb ?? (transposeB ? K : N)),
-                beta, C, Int32(ldc ?? N))
+    sgemm(transB: transposeB, M: M, N: N, K: K, alpha: alpha, A, lda: lda ?? K, B, ldb: ldb ?? (transposeB ? K : N),
+          beta: beta, C, ldc: ldc ?? N)
 }
 
 /// y[t, o] (+)= W[o] · x[t] for a few rows t (beams, a short prompt). OpenBLAS's sgemm packs the whole weight

@@ -55,6 +55,19 @@ public final class SpinningPool: @unchecked Sendable {
     /// then tries the workers again.
     public func run(_ parts: Int, _ body: (Int) -> Void) {
         serial.lock(); defer { serial.unlock() }
+        runHoldingLock(parts, body)
+    }
+
+    /// `run`, unless the pool is busy: called from inside one of its jobs (which would wait for itself) or while
+    /// another thread's job runs, it returns false at once without calling `body`.
+    public func tryRun(_ parts: Int, _ body: (Int) -> Void) -> Bool {
+        guard serial.try() else { return false }
+        defer { serial.unlock() }
+        runHoldingLock(parts, body)
+        return true
+    }
+
+    private func runHoldingLock(_ parts: Int, _ body: (Int) -> Void) {
         let start = DispatchTime.now().uptimeNanoseconds
         if start < soloUntil {
             soloJobs += 1

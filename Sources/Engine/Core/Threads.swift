@@ -3,9 +3,9 @@ import CKernels
 import COpenBLAS
 import Foundation
 
-/// How many threads the engine's matrix products use (`--threads`).
-/// OpenBLAS's workers spin while idle after a multi-threaded call, which starves the
-/// audio thread on a 2-core machine; OPENBLAS_THREAD_TIMEOUT keeps that spin short.
+/// How many threads the engine's matrix products use (`--threads`). OpenBLAS itself always runs on one
+/// thread: products are shared out over `SpinningPool` by `sgemm` (Gemm.swift) and the engine's own kernels,
+/// so no second set of worker threads competes with them and the audio threads for two cores.
 public enum EngineThreads {
     nonisolated(unsafe) private static var current = 1
 
@@ -14,7 +14,7 @@ public enum EngineThreads {
     public static func configure(_ n: Int?) {
         let wanted = max(1, n ?? ProcessInfo.processInfo.activeProcessorCount)
         current = wanted
-        openblas_set_num_threads(Int32(wanted))
+        openblas_set_num_threads(1)
         // CONFAB_VNNI=0 keeps the language model's quantized kernels on their AVX2 paths (same results; for
         // comparing speed, or a CPU whose AVX-512 misbehaves).
         if ProcessInfo.processInfo.environment["CONFAB_VNNI"] == "0" { _ = confab_vnni(0) }

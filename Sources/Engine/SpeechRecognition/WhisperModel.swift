@@ -284,7 +284,7 @@ public final class WhisperModel: @unchecked Sendable {
             }
             let c1 = eConv1T.pointer
             c1.update(repeating: 0, count: D)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(Tm), Int32(D), Int32(K1), 1, cols, Int32(Tm), conv1W.pointer, Int32(K1), 0, c1 + D, Int32(D))
+            sgemm(transA: true, transB: true, M: Tm, N: D, K: K1, cols, lda: Tm, conv1W.pointer, ldb: K1, c1 + D, ldc: D)
             addBias(conv1B.pointer, to: c1 + D, rows: Tm, outFeatures: D)
             parallelGELU(c1 + D, D * Tm)
             if let conv2Q, let qs = qScratch {

@@ -453,8 +453,7 @@ public final class VITS: @unchecked Sendable {
                 let rk = L.relK.pointer + (relHeads > 1 ? hd : 0) * (2 * win + 1) * dk
                 let rv = L.relV.pointer + (relHeads > 1 ? hd : 0) * (2 * win + 1) * dk
                 // scores[i, j] = Σd q[d, i]·k[d, j]   ([T, T] = qᵀ k)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(T), Int32(dk),
-                            1, qh, Int32(T), kh, Int32(T), 0, scores, Int32(T))
+                sgemm(transA: true, M: T, N: T, K: dk, qh, lda: T, kh, ldb: T, scores, ldc: T)
                 // + relative-key logits: q_i · relK[j − i + w] for |j − i| ≤ w
                 for i in 0..<T {
                     let lo = max(0, i - win), hi = min(T - 1, i + win)
@@ -467,8 +466,7 @@ public final class VITS: @unchecked Sendable {
                     softmaxInPlace(scores + i * T, count: T)
                 }
                 // out[d, i] = Σj v[d, j]·p[i, j]   ([dk, T] = v pᵀ)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(dk), Int32(T), Int32(T),
-                            1, vh, Int32(T), scores, Int32(T), 0, oh, Int32(T))
+                sgemm(transB: true, M: dk, N: T, K: T, vh, lda: T, scores, ldb: T, oh, ldc: T)
                 // + relative-value term: Σj p[i, j]·relV[j − i + w]
                 for i in 0..<T {
                     let lo = max(0, i - win), hi = min(T - 1, i + win)
@@ -670,8 +668,7 @@ public final class VITS: @unchecked Sendable {
         let acts = scratch.get(52, 2 * Hh * F), skip = scratch.get(54, Hh * F), out = scratch.get(55, half * F)
         hbuf.update(repeating: 0, count: Hh * ldh)
         // h = pre(x0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(half),
-                    1, L.pre.weight.pointer, Int32(half), x, Int32(F), 0, h, Int32(ldh))
+        sgemm(M: Hh, N: F, K: half, L.pre.weight.pointer, lda: half, x, ldb: F, h, ldc: ldh)
         if let b = L.pre.bias { addRowBias(h, rows: Hh, ld: ldh, length: F, bias: b.pointer) }
         skip.update(repeating: 0, count: Hh * F)
         var gAll: [Float]? = nil
@@ -697,22 +694,18 @@ public final class VITS: @unchecked Sendable {
             let rsW = L.resSkip[i].weight.pointer, rsB = L.resSkip[i].bias?.pointer
             if i < n - 1 {
                 // h += res half, skip += skip half
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(Hh),
-                            1, rsW, Int32(Hh), acts, Int32(F), 1, h, Int32(ldh))
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(Hh),
-                            1, rsW + Hh * Hh, Int32(Hh), acts, Int32(F), 1, skip, Int32(F))
+                sgemm(M: Hh, N: F, K: Hh, rsW, lda: Hh, acts, ldb: F, beta: 1, h, ldc: ldh)
+                sgemm(M: Hh, N: F, K: Hh, rsW + Hh * Hh, lda: Hh, acts, ldb: F, beta: 1, skip, ldc: F)
                 if let rsB {
                     addRowBias(h, rows: Hh, ld: ldh, length: F, bias: rsB)
                     addRowBias(skip, rows: Hh, ld: F, length: F, bias: rsB + Hh)
                 }
             } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(Hh), Int32(F), Int32(Hh),
-                            1, rsW, Int32(Hh), acts, Int32(F), 1, skip, Int32(F))
+                sgemm(M: Hh, N: F, K: Hh, rsW, lda: Hh, acts, ldb: F, beta: 1, skip, ldc: F)
                 if let rsB { addRowBias(skip, rows: Hh, ld: F, length: F, bias: rsB) }
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(half), Int32(F), Int32(Hh),
-                    1, L.post.weight.pointer, Int32(Hh), skip, Int32(F), 0, out, Int32(F))
+        sgemm(M: half, N: F, K: Hh, L.post.weight.pointer, lda: Hh, skip, ldb: F, out, ldc: F)
         let x1 = x + half * F
         if let b = L.post.bias {
             for c in 0..<half {
@@ -835,8 +828,8 @@ public final class VITS: @unchecked Sendable {
     private func convTranspose(_ u: ConvLayer, _ x: UnsafePointer<Float>, length Tin: Int, into y: UnsafeMutablePointer<Float>,
                                ld: Int, columns: UnsafeMutablePointer<Float>) {
         let Cout = u.outChannels, K = u.kernel, s = u.stride, pad = u.padding, Tout = Tin * s
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Cout * K), Int32(Tin), Int32(u.inChannels),
-                    1, u.weight.pointer, Int32(Cout * K), x, Int32(Tin), 0, columns, Int32(Tin))
+        sgemm(transA: true, M: Cout * K, N: Tin, K: u.inChannels, u.weight.pointer, lda: Cout * K, x, ldb: Tin,
+              columns, ldc: Tin)
         for o in 0..<Cout {
             let yo = y + o * ld
             let bo: Float = u.bias?.pointer[o] ?? 0
