@@ -238,6 +238,47 @@ final class QuantTests: XCTestCase {
         }
     }
 
+    /// Decoding's shared hand-off (q, k, v; gate, up) gives every output bit-identical to separate products, on one
+    /// and two threads, for the default model's mix of Q4_K and Q6_K, row counts that are not multiples of 8, and
+    /// rows of different sizes (the parts are cut by bytes); prefill and mixed activation formats take separate calls.
+    func testSharedDecodeProductsMatchSeparateProducts() {
+        let cols = 512
+        for (types, rows) in [([GGMLType.q4_K, .q4_K, .q6_K], [37, 20, 45]), ([.q4_K, .q6_K], [64, 9]),
+                              ([.q6_K, .q4_K, .q4_K], [8, 300, 3]), ([.q5_0, .q8_0], [40, 40]), ([.q4_K, .q5_0], [16, 16])] {
+            let mats = zip(types, rows).enumerated().map { i, tr in Self.handBuilt(tr.0, blocks: tr.1 * cols / tr.0.blockSize, seed: 40 + UInt64(i)).0 }
+            var rng = TestRNG(8)
+            for T in [1, 3] {
+                let x = (0..<(T * cols)).map { _ in rng.float(-2, 2) }
+                let scratch = ActivationScratch(bytes: T * cols * 2 + 4096)
+                for threads in [1, 2] {
+                    EngineThreads.configure(threads)
+                    defer { EngineThreads.configure(1) }
+                    var separate = rows.map { [Float](repeating: .nan, count: T * $0) }
+                    var s0 = [Float](repeating: .nan, count: T * rows[0]), s1 = [Float](repeating: .nan, count: T * rows[1])
+                    var s2 = [Float](repeating: .nan, count: types.count > 2 ? T * rows[2] : 1)
+                    mats[0].withUnsafeBytes { m0 in mats[1].withUnsafeBytes { m1 in
+                        let m2 = mats.count > 2 ? mats[2] : [UInt8](repeating: 0, count: 64)
+                        m2.withUnsafeBytes { m2 in
+                            let W = [m0, m1, m2].prefix(types.count).enumerated().map { i, m in
+                                QuantMatrix(type: types[i], rows: rows[i], columns: cols, data: m.baseAddress!) }
+                            for i in W.indices { quantMatmul(W[i], x, rows: T, into: &separate[i], scratch: scratch) }
+                            s0.withUnsafeMutableBufferPointer { y0 in s1.withUnsafeMutableBufferPointer { y1 in s2.withUnsafeMutableBufferPointer { y2 in
+                                quantMatmulShared(W[0], into: y0.baseAddress!, W[1], into: y1.baseAddress!,
+                                                  W.count > 2 ? W[2] : nil, into: W.count > 2 ? y2.baseAddress! : nil,
+                                                  from: x, rows: T, scratch: scratch)
+                            } } }
+                        }
+                    } }
+                    let shared = types.count > 2 ? [s0, s1, s2] : [s0, s1]
+                    for i in types.indices {
+                        XCTAssertEqual(shared[i].map(\.bitPattern), separate[i].map(\.bitPattern),
+                                       "\(types) rows \(rows) T \(T) threads \(threads): matrix \(i)")
+                    }
+                }
+            }
+        }
+    }
+
     func testFourRowKernelMatchesOneRowOnHandBuiltBlocks() {
         for type in Self.allTypes {
             let rows = 37, cols = 512   // 37 rows: two 16-row tiles and a partial one, split over the threads

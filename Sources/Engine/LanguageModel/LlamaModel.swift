@@ -228,9 +228,7 @@ public final class LlamaModel: @unchecked Sendable {
             let kNew = kc + pos0 * kvd, vNew = vc + pos0 * kvd
             // attention block: xb = rms(x); q[T, Hq·hd], k/v[T, Hkv·hd] straight into the cache
             rmsNorm(x, rows: T, dim: D, weight: w.attnNorm, eps: c.normEps, into: xb)
-            quantMatmul(w.wq, xb, rows: T, into: q, scratch: scratch)
-            quantMatmul(w.wk, xb, rows: T, into: kNew, scratch: scratch)
-            quantMatmul(w.wv, xb, rows: T, into: vNew, scratch: scratch)
+            quantMatmulShared(w.wq, into: q, w.wk, into: kNew, w.wv, into: vNew, from: xb, rows: T, scratch: scratch)
             if let b = w.bq { addBias(q, b, rows: T, n: qd) }
             if let b = w.bk { addBias(kNew, b, rows: T, n: kvd) }
             if let b = w.bv { addBias(vNew, b, rows: T, n: kvd) }
@@ -249,8 +247,7 @@ public final class LlamaModel: @unchecked Sendable {
 
             // feed-forward: x += Wdown·(silu(Wgate·h) ⊙ Wup·h), h = rms(x)
             rmsNorm(x, rows: T, dim: D, weight: w.ffnNorm, eps: c.normEps, into: xb)
-            quantMatmul(w.gate, xb, rows: T, into: hb, scratch: scratch)
-            quantMatmul(w.up, xb, rows: T, into: hb2, scratch: scratch)
+            quantMatmulShared(w.gate, into: hb, w.up, into: hb2, from: xb, rows: T, scratch: scratch)
             siluMul(hb, hb2, count: T * F)
             quantMatmul(w.down, hb, rows: T, into: xb2, scratch: scratch)
             addInPlace(x, xb2, count: T * D)

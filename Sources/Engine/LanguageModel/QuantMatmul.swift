@@ -84,3 +84,58 @@ public func quantMatmul(_ W: QuantMatrix, _ x: UnsafePointer<Float>, rows T: Int
                       xq, stride, Int32(T), out, rows)
     }
 }
+
+/// Decoding (T = 1): y_a = W_a·x, y_b = W_b·x and y_c = W_c·x (q, k and v; gate and up) in one hand-off to the
+/// engine threads, the activation quantized once. Each thread takes an equal share of the matrices' bytes, cut at
+/// 8-row groups (the decode kernels' unit), so three small products cost one join instead of three: the key and
+/// value matrices of a grouped-query model are only 256 rows, and their joins were most of their time. Every output
+/// is bit-identical to separate `quantMatmul` calls (the row kernels give each row the same sum wherever a range
+/// starts). Other cases (prefill, mixed activation formats) make the separate calls.
+public func quantMatmulShared(_ a: QuantMatrix, into ya: UnsafeMutablePointer<Float>,
+                              _ b: QuantMatrix, into yb: UnsafeMutablePointer<Float>,
+                              _ c: QuantMatrix? = nil, into yc: UnsafeMutablePointer<Float>? = nil,
+                              from x: UnsafePointer<Float>, rows T: Int, scratch: ActivationScratch) {
+    let fmt = a.activation
+    guard T == 1, b.activation == fmt, b.columns == a.columns, c.map({ $0.activation == fmt && $0.columns == a.columns }) ?? true,
+          (c == nil) == (yc == nil) else {
+        quantMatmul(a, x, rows: T, into: ya, scratch: scratch)
+        quantMatmul(b, x, rows: T, into: yb, scratch: scratch)
+        if let c, let yc { quantMatmul(c, x, rows: T, into: yc, scratch: scratch) }
+        return
+    }
+    let n = a.columns
+    let stride = fmt.bytes(n)
+    let xq: UnsafeRawPointer
+    switch fmt {
+    case .float: xq = UnsafeRawPointer(x)
+    case .q8_32, .q8_K:
+        precondition(stride <= scratch.capacity, "activation scratch too small")
+        if fmt == .q8_K { confab_quantize_q8_K(x, scratch.pointer, Int32(n)) } else { confab_quantize_q8_32(x, scratch.pointer, Int32(n)) }
+        xq = UnsafeRawPointer(scratch.pointer)
+    }
+    let count = c == nil ? 2 : 3
+    let parts = min(EngineThreads.count, max(1, (a.rows + b.rows + (c?.rows ?? 0)) / 32))   // as quantMatmul: 32 rows a part at least
+    // Each matrix's bytes in order; part p takes bytes [p·B/parts, (p+1)·B/parts) of the concatenation.
+    let bytesA = a.rows * a.rowBytes, bytesB = b.rows * b.rowBytes, bytesC = (c?.rows ?? 0) * (c?.rowBytes ?? 0)
+    let total = bytesA + bytesB + bytesC
+    nonisolated(unsafe) let (ya, yb, yc) = (ya, yb, yc)
+    SpinningPool.shared.run(parts) { p in
+        let lo = total * p / parts, hi = total * (p + 1) / parts
+        var start = 0
+        for m in 0..<count {
+            let W = m == 0 ? a : m == 1 ? b : c!
+            let y = m == 0 ? ya : m == 1 ? yb : yc!
+            let size = W.rows * W.rowBytes
+            defer { start += size }
+            // the rows of W whose first byte falls in [lo, hi), cut at 8-row groups
+            func row(_ byte: Int) -> Int {
+                let r = (min(max(byte - start, 0), size) + W.rowBytes - 1) / W.rowBytes
+                return r >= W.rows ? W.rows : r / 8 * 8
+            }
+            let r0 = row(lo), r1 = row(hi)   // row(0) = 0 and row(total) = W.rows: the parts tile every matrix
+            if r0 < r1 {
+                confab_matmul(Int32(W.type.rawValue), W.data, W.rowBytes, Int32(r0), Int32(r1), Int32(n), xq, stride, 1, y, W.rows)
+            }
+        }
+    }
+}
