@@ -830,19 +830,23 @@ public final class VITS: @unchecked Sendable {
         let Cout = u.outChannels, K = u.kernel, s = u.stride, pad = u.padding, Tout = Tin * s
         sgemm(transA: true, M: Cout * K, N: Tin, K: u.inChannels, u.weight.pointer, lda: Cout * K, x, ldb: Tin,
               columns, ldc: Tin)
-        for o in 0..<Cout {
-            let yo = y + o * ld
-            let bo: Float = u.bias?.pointer[o] ?? 0
-            for t in 0..<Tout { yo[t] = bo }
-            for kk in 0..<K {
-                let col = columns + (o * K + kk) * Tin
-                // output step t·s − pad + kk for input step t
-                let off = kk - pad
-                if Tout - 1 - off < 0 { continue }
-                let tLo = max(0, (-off + s - 1) / s), tHi = min(Tin, (Tout - 1 - off) / s + 1)
-                if tHi <= tLo { continue }
-                let base = yo + off
-                for t in tLo..<tHi { base[t * s] += col[t] }
+        // the gather, output channels shared over the engine threads (at two threads it took as long as the sgemm)
+        let bias = u.bias?.pointer
+        SpinningPool.shared.parallelChunks(Cout, minChunk: max(1, 16384 / max(1, K * Tin))) { channels in
+            for o in channels {
+                let yo = y + o * ld
+                let bo: Float = bias?[o] ?? 0
+                for t in 0..<Tout { yo[t] = bo }
+                for kk in 0..<K {
+                    let col = columns + (o * K + kk) * Tin
+                    // output step t·s − pad + kk for input step t
+                    let off = kk - pad
+                    if Tout - 1 - off < 0 { continue }
+                    let tLo = max(0, (-off + s - 1) / s), tHi = min(Tin, (Tout - 1 - off) / s + 1)
+                    if tHi <= tLo { continue }
+                    let base = yo + off
+                    for t in tLo..<tHi { base[t * s] += col[t] }
+                }
             }
         }
     }
