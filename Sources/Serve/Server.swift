@@ -292,6 +292,7 @@ public struct ConfabServer: Sendable {
             throw APIError.invalid("'messages' has no user message", param: "messages")
         }
         var p = SamplingParameters()
+        p.stopLoops = false   // API clients get what the reference servers give: max_tokens ends a loop
         p.temperature = 0.7; p.topK = 40; p.topP = 0.95; p.minP = 0.05; p.repeatPenalty = 1.1
         func number(_ key: String) throws -> Double? {
             guard let v = o[key], !(v is NSNull) else { return nil }

@@ -131,6 +131,50 @@ final class SpeculativeDecodingTests: XCTestCase {
         XCTAssertTrue(a.cached == [3, 17, 5, 40, 3, 17, 5] + a.tokens || a.cached == [3, 17, 5, 40, 3, 17, 5] + a.tokens.dropLast())
     }
 
+    func testRepetitionLoopIsThreeCopiesOfABlockBackToBack() {
+        let block: [Int32] = Array(100..<112)                      // 12 tokens
+        XCTAssertTrue(RepetitionLoop.ends([1, 2, 3] + block + block + block))
+        XCTAssertFalse(RepetitionLoop.ends([1, 2, 3] + block + block), "two copies are not a loop")
+        XCTAssertFalse(RepetitionLoop.ends(block + block + block + [7]), "the copies must end the reply")
+        XCTAssertFalse(RepetitionLoop.ends(Array(repeating: [5, 6, 7] as [Int32], count: 5).flatMap { $0 }),
+                       "shorter than 8 tokens: a 3-token block repeated 5 times (15 tokens) has no period of 8...64 over 24+ tokens")
+        XCTAssertTrue(RepetitionLoop.ends(Array(repeating: [5, 6, 7, 8] as [Int32], count: 6).flatMap { $0 }),
+                      "a 4-token block six times is periodic with period 8 over 24 tokens")
+        XCTAssertFalse(RepetitionLoop.ends((0..<200).map { Int32($0 % 97) }), "counting is not a loop")
+        let long = (0..<64).map { Int32($0 * 3 % 151) }
+        XCTAssertTrue(RepetitionLoop.ends(long + long + long))
+        XCTAssertFalse(RepetitionLoop.ends(Array((long + long + long).dropFirst())), "65-token periods are not looked for")
+    }
+
+    /// Tiny random models fall into loops: with stopLoops a reply ends at the first token that completes three copies
+    /// of a block, with the same tokens as without it up to there; a reply that never loops runs to its end.
+    func testALoopingReplyEndsAfterThreeCopies() throws {
+        var looped = 0, ranOut = 0
+        for seed: UInt64 in 1...8 {
+            let m = try tinyModel(seed % 2 == 0 ? "llama" : "qwen2", quantize: true, seed: seed)
+            let prompt: [Int32] = [3, 17, 5, 40, 22]
+            let plain = try decode(m, prompt: prompt, count: 58, speculation: SpeculationParameters()).tokens
+            let firstLoop = (1...plain.count).first { RepetitionLoop.ends(Array(plain.prefix($0))) }
+            try m.forward(prompt, pos0: 0)
+            var cached = prompt
+            var loop = DecodeLoop(model: m, sampler: Sampler(vocabSize: m.config.vocabSize, params: .greedy),
+                                  speculation: SpeculationParameters(), maxTokens: 58, repeatLastN: 64, stopLoops: true)
+            var out: [Int32] = []
+            try loop.run(cached: &cached, isCancelled: { false }) { out.append($0); return true }
+            if let firstLoop {
+                looped += 1
+                XCTAssertEqual(loop.stopReason, "repetition", "seed \(seed)")
+                XCTAssertEqual(out, Array(plain.prefix(firstLoop)), "seed \(seed)")
+            } else {
+                ranOut += 1
+                XCTAssertEqual(out, plain, "seed \(seed)")
+                XCTAssertEqual(loop.stopReason, "length", "seed \(seed)")
+            }
+        }
+        XCTAssertGreaterThan(looped, 0, "no tiny model looped: the test saw no loop to end")
+        XCTAssertGreaterThan(ranOut, 0, "every tiny model looped: the test saw no reply that had to be left alone")
+    }
+
     func testPromptLookupProposesWhatFollowedTheLatestMatch() {
         var p = SpeculationParameters(); p.ngramMax = 3; p.ngramMin = 1; p.maxDraft = 4
         let l = PromptLookup(p)

@@ -20,13 +20,16 @@ struct DecodeLoop {
     let speculate: Bool
     let maxTokens: Int
     let repeatLastN: Int
+    let stopLoops: Bool
     private(set) var drafted = 0, accepted = 0, verifySteps = 0, generated = 0
-    /// "length", "context" or "cancelled" when the loop ended it; nil when `emit` did.
+    /// "length", "context", "repetition" or "cancelled" when the loop ended it; nil when `emit` did.
     private(set) var stopReason: String?
 
-    init(model: LlamaModel, sampler: Sampler, speculation: SpeculationParameters, maxTokens: Int, repeatLastN: Int) {
+    init(model: LlamaModel, sampler: Sampler, speculation: SpeculationParameters, maxTokens: Int, repeatLastN: Int,
+         stopLoops: Bool = false) {
         self.model = model; self.sampler = sampler; lookup = PromptLookup(speculation)
         speculate = speculation.enabled; self.maxTokens = maxTokens; self.repeatLastN = repeatLastN
+        self.stopLoops = stopLoops
     }
 
     /// Decodes after `cached` (whose last token's logits are in `model.logits`), appending every token that is run
@@ -34,7 +37,8 @@ struct DecodeLoop {
     mutating func run(cached: inout [Int32], isCancelled: () -> Bool, emit: (Int32) -> Bool) throws {
         let V = model.config.vocabSize, ctx = model.config.contextLength
         var recent = Array(cached.suffix(repeatLastN))
-        var draft: [Int32] = [], batch: [Int32] = []
+        var draft: [Int32] = [], batch: [Int32] = [], reply: [Int32] = []
+        if stopLoops { reply.reserveCapacity(min(maxTokens, 4096)) }
         draft.reserveCapacity(model.maxLogitRows); batch.reserveCapacity(model.maxLogitRows)
         func remember(_ t: Int32) {
             recent.append(t)
@@ -45,6 +49,10 @@ struct DecodeLoop {
             generated += 1
             guard emit(t) else { return false }
             if generated >= maxTokens { stopReason = "length"; return false }
+            if stopLoops {
+                reply.append(t)
+                if RepetitionLoop.ends(reply) { stopReason = "repetition"; return false }
+            }
             return true
         }
         guard maxTokens > 0 else { stopReason = "length"; return }
@@ -78,5 +86,23 @@ struct DecodeLoop {
             }
             tok = next ?? sampler.sample(model.rowLogits.pointer + draft.count * V, recent: recent[...])
         }
+    }
+}
+
+/// A reply stuck in a loop: its last tokens are one block of `periods` tokens `copies` times over, back to back.
+/// Eight tokens are about a short clause, so three copies of anything from a clause to a long sentence end it; a
+/// reply that lists or counts is not periodic token for token.
+enum RepetitionLoop {
+    static let periods = 8...64
+    static let copies = 3
+
+    static func ends(_ t: [Int32]) -> Bool {
+        let n = t.count
+        for L in periods where copies * L <= n {
+            var i = n - (copies - 1) * L
+            while i < n && t[i] == t[i - L] { i += 1 }
+            if i == n { return true }
+        }
+        return false
     }
 }

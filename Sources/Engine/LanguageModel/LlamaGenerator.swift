@@ -10,7 +10,7 @@ public struct GenerationStats: Sendable, Codable, Equatable {
     public var decodeSeconds = 0.0
     public var timeToFirstToken = 0.0    // from the call to the first text piece
     public var droppedMessages = 0       // oldest turns left out to fit the context
-    public var stopReason = ""           // "eos", "stop", "length", "context", "cancelled"
+    public var stopReason = ""           // "eos", "stop", "length", "context", "repetition", "cancelled"
     public var draftedTokens = 0         // speculative decoding: tokens proposed
     public var acceptedTokens = 0        //   of which the model confirmed
     public var verifySteps = 0           //   model calls that checked a draft
@@ -263,7 +263,7 @@ public final class LlamaGenerator: ResponseGenerating, @unchecked Sendable {
         var tDecode: Date? = nil
         defer { if let tDecode { stats.decodeSeconds = Date().timeIntervalSince(tDecode) } }
         var loop = DecodeLoop(model: model, sampler: sampler, speculation: speculation, maxTokens: sampling.maxTokens,
-                              repeatLastN: sampling.repeatLastN)
+                              repeatLastN: sampling.repeatLastN, stopLoops: sampling.stopLoops)
         var stop = "length"
         try loop.run(cached: &cached, isCancelled: isCancelled) { tok in
             stats.generatedTokens += 1

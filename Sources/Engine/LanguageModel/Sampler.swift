@@ -13,6 +13,10 @@ public struct SamplingParameters: Sendable, Equatable {
     public var seed: UInt64? = nil            // nil: from the clock
     public var maxTokens: Int = 512
     public var stop: [String] = []
+    /// End a reply that has fallen into a loop (`RepetitionLoop`): a small model asked the time at some minutes
+    /// repeated one sentence until `maxTokens`, minutes of speech. The server turns it off: its clients get the
+    /// reference's behaviour.
+    public var stopLoops = true
 
     public init() {}
     public static var greedy: SamplingParameters {
