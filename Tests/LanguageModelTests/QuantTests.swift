@@ -279,6 +279,37 @@ final class QuantTests: XCTestCase {
         }
     }
 
+    /// Decoding's gated feed-forward input in one hand-off: bit-identical to the two products and the gating apart.
+    func testSiluGateInOneHandOffMatchesSeparateSteps() {
+        let cols = 512
+        for (types, rows) in [([GGMLType.q4_K, .q4_K], 37), ([.q6_K, .q6_K], 300), ([.q5_0, .q5_0], 64), ([.q4_K, .q6_K], 40)] {
+            let g = Self.handBuilt(types[0], blocks: rows * cols / types[0].blockSize, seed: 50).0
+            let u = Self.handBuilt(types[1], blocks: rows * cols / types[1].blockSize, seed: 51).0
+            var rng = TestRNG(9)
+            for T in [1, 2] {
+                let x = (0..<(T * cols)).map { _ in rng.float(-2, 2) }
+                let scratch = ActivationScratch(bytes: T * cols * 2 + 4096)
+                for threads in [1, 2] {
+                    EngineThreads.configure(threads)
+                    defer { EngineThreads.configure(1) }
+                    var h0 = [Float](repeating: .nan, count: T * rows), u0 = h0, h1 = h0, u1 = h0
+                    g.withUnsafeBytes { gb in u.withUnsafeBytes { ub in
+                        let G = QuantMatrix(type: types[0], rows: rows, columns: cols, data: gb.baseAddress!)
+                        let U = QuantMatrix(type: types[1], rows: rows, columns: cols, data: ub.baseAddress!)
+                        quantMatmul(G, x, rows: T, into: &h0, scratch: scratch)
+                        quantMatmul(U, x, rows: T, into: &u0, scratch: scratch)
+                        for i in 0..<(T * rows) { let v = h0[i]; h0[i] = v / (1 + expf(-v)) * u0[i] }
+                        h1.withUnsafeMutableBufferPointer { hp in u1.withUnsafeMutableBufferPointer { up in
+                            quantMatmulSiluGate(G, U, from: x, rows: T, into: hp.baseAddress!, up: up.baseAddress!, scratch: scratch)
+                        } }
+                    } }
+                    XCTAssertEqual(h1.map(\.bitPattern), h0.map(\.bitPattern), "\(types) rows \(rows) T \(T) threads \(threads)")
+                    XCTAssertEqual(u1.map(\.bitPattern), u0.map(\.bitPattern), "\(types) rows \(rows) T \(T) threads \(threads): up")
+                }
+            }
+        }
+    }
+
     func testFourRowKernelMatchesOneRowOnHandBuiltBlocks() {
         for type in Self.allTypes {
             let rows = 37, cols = 512   // 37 rows: two 16-row tiles and a partial one, split over the threads

@@ -247,8 +247,7 @@ public final class LlamaModel: @unchecked Sendable {
 
             // feed-forward: x += Wdown·(silu(Wgate·h) ⊙ Wup·h), h = rms(x)
             rmsNorm(x, rows: T, dim: D, weight: w.ffnNorm, eps: c.normEps, into: xb)
-            quantMatmulShared(w.gate, into: hb, w.up, into: hb2, from: xb, rows: T, scratch: scratch)
-            siluMul(hb, hb2, count: T * F)
+            quantMatmulSiluGate(w.gate, w.up, from: xb, rows: T, into: hb, up: hb2, scratch: scratch)
             quantMatmul(w.down, hb, rows: T, into: xb2, scratch: scratch)
             addInPlace(x, xb2, count: T * D)
         }
@@ -269,14 +268,6 @@ public final class LlamaModel: @unchecked Sendable {
 
     @inline(__always) private func addBias(_ y: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, n: Int) {
         for t in 0..<rows { addInPlace(y + t * n, b, count: n) }
-    }
-
-    /// a = silu(a) ⊙ b, split over the engine threads (single-threaded it was an eighth of 2-thread prefill: T·F expf).
-    private func siluMul(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
-        nonisolated(unsafe) let a = a
-        SpinningPool.shared.parallelChunks(count, minChunk: 4096) { range in
-            for i in range { let v = a[i]; a[i] = v / (1 + expf(-v)) * b[i] }
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// A weight matrix [rows = out, columns = in] read in place from its ggml blocks (no dequantized copy).
 public struct QuantMatrix: @unchecked Sendable {
@@ -137,5 +138,48 @@ public func quantMatmulShared(_ a: QuantMatrix, into ya: UnsafeMutablePointer<Fl
                 confab_matmul(Int32(W.type.rawValue), W.data, W.rowBytes, Int32(r0), Int32(r1), Int32(n), xq, stride, 1, y, W.rows)
             }
         }
+    }
+}
+
+/// Decoding's feed-forward input: h = silu(W_gate·x) ⊙ (W_up·x) in one hand-off to the engine threads. Each thread
+/// takes the same rows (8-row groups) of both matrices and gates its own outputs, so the gating needs no join of its
+/// own. `u` receives W_up·x. Bit-identical to the two products and a separate gating; other cases (prefill, unlike
+/// matrices) do exactly that.
+public func quantMatmulSiluGate(_ gate: QuantMatrix, _ up: QuantMatrix, from x: UnsafePointer<Float>, rows T: Int,
+                                into h: UnsafeMutablePointer<Float>, up u: UnsafeMutablePointer<Float>, scratch: ActivationScratch) {
+    let fmt = gate.activation
+    guard T == 1, up.activation == fmt, up.columns == gate.columns, up.rows == gate.rows else {
+        quantMatmul(gate, x, rows: T, into: h, scratch: scratch)
+        quantMatmul(up, x, rows: T, into: u, scratch: scratch)
+        siluGate(h, u, count: T * gate.rows)
+        return
+    }
+    let n = gate.columns, rows = gate.rows
+    let stride = fmt.bytes(n)
+    let xq: UnsafeRawPointer
+    switch fmt {
+    case .float: xq = UnsafeRawPointer(x)
+    case .q8_32, .q8_K:
+        precondition(stride <= scratch.capacity, "activation scratch too small")
+        if fmt == .q8_K { confab_quantize_q8_K(x, scratch.pointer, Int32(n)) } else { confab_quantize_q8_32(x, scratch.pointer, Int32(n)) }
+        xq = UnsafeRawPointer(scratch.pointer)
+    }
+    let parts = min(EngineThreads.count, max(1, rows / 32))
+    let groups = (rows + 7) / 8
+    nonisolated(unsafe) let (h, u) = (h, u)
+    SpinningPool.shared.run(parts) { p in
+        let r0 = min(rows, groups * p / parts * 8), r1 = min(rows, groups * (p + 1) / parts * 8)
+        guard r0 < r1 else { return }
+        confab_matmul(Int32(gate.type.rawValue), gate.data, gate.rowBytes, Int32(r0), Int32(r1), Int32(n), xq, stride, 1, h, rows)
+        confab_matmul(Int32(up.type.rawValue), up.data, up.rowBytes, Int32(r0), Int32(r1), Int32(n), xq, stride, 1, u, rows)
+        siluGate(h + r0, u + r0, count: r1 - r0)
+    }
+}
+
+/// a = silu(a) ⊙ b, split over the engine threads (single-threaded it was an eighth of 2-thread prefill: T·F expf).
+func siluGate(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+    nonisolated(unsafe) let a = a
+    SpinningPool.shared.parallelChunks(count, minChunk: 4096) { range in
+        for i in range { let v = a[i]; a[i] = v / (1 + expf(-v)) * b[i] }
     }
 }
