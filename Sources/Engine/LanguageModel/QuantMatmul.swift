@@ -106,14 +106,7 @@ public func quantMatmulShared(_ a: QuantMatrix, into ya: UnsafeMutablePointer<Fl
     }
     let n = a.columns
     let stride = fmt.bytes(n)
-    let xq: UnsafeRawPointer
-    switch fmt {
-    case .float: xq = UnsafeRawPointer(x)
-    case .q8_32, .q8_K:
-        precondition(stride <= scratch.capacity, "activation scratch too small")
-        if fmt == .q8_K { confab_quantize_q8_K(x, scratch.pointer, Int32(n)) } else { confab_quantize_q8_32(x, scratch.pointer, Int32(n)) }
-        xq = UnsafeRawPointer(scratch.pointer)
-    }
+    let xq = prepareOne(fmt, x, count: n, scratch: scratch)
     let count = c == nil ? 2 : 3
     let parts = min(EngineThreads.count, max(1, (a.rows + b.rows + (c?.rows ?? 0)) / 32))   // as quantMatmul: 32 rows a part at least
     // Each matrix's bytes in order; part p takes bytes [p·B/parts, (p+1)·B/parts) of the concatenation.
@@ -156,14 +149,7 @@ public func quantMatmulSiluGate(_ gate: QuantMatrix, _ up: QuantMatrix, from x: 
     }
     let n = gate.columns, rows = gate.rows
     let stride = fmt.bytes(n)
-    let xq: UnsafeRawPointer
-    switch fmt {
-    case .float: xq = UnsafeRawPointer(x)
-    case .q8_32, .q8_K:
-        precondition(stride <= scratch.capacity, "activation scratch too small")
-        if fmt == .q8_K { confab_quantize_q8_K(x, scratch.pointer, Int32(n)) } else { confab_quantize_q8_32(x, scratch.pointer, Int32(n)) }
-        xq = UnsafeRawPointer(scratch.pointer)
-    }
+    let xq = prepareOne(fmt, x, count: n, scratch: scratch)
     let parts = min(EngineThreads.count, max(1, rows / 32))
     let groups = (rows + 7) / 8
     nonisolated(unsafe) let (h, u) = (h, u)
@@ -181,5 +167,16 @@ func siluGate(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count
     nonisolated(unsafe) let a = a
     SpinningPool.shared.parallelChunks(count, minChunk: 4096) { range in
         for i in range { let v = a[i]; a[i] = v / (1 + expf(-v)) * b[i] }
+    }
+}
+
+/// One activation row as `fmt` needs it: x itself for float weights, else quantized into `scratch`.
+private func prepareOne(_ fmt: ActivationFormat, _ x: UnsafePointer<Float>, count n: Int, scratch: ActivationScratch) -> UnsafeRawPointer {
+    switch fmt {
+    case .float: return UnsafeRawPointer(x)
+    case .q8_32, .q8_K:
+        precondition(fmt.bytes(n) <= scratch.capacity, "activation scratch too small")
+        if fmt == .q8_K { confab_quantize_q8_K(x, scratch.pointer, Int32(n)) } else { confab_quantize_q8_32(x, scratch.pointer, Int32(n)) }
+        return UnsafeRawPointer(scratch.pointer)
     }
 }
