@@ -6,7 +6,9 @@ import Foundation
 /// `main`): so the command sets what is missing and starts itself again (see `App/Confab.swift`).
 ///
 /// - `OPENBLAS_THREAD_TIMEOUT=4`: OpenBLAS's worker threads otherwise spin for about 0.1 s after every
-///   multi-threaded call; on two cores that takes the CPU from the language model and the audio threads.
+///   multi-threaded call; on two cores that takes the CPU from the language model and the audio threads. (The
+///   engine runs OpenBLAS on one thread and shares products over its own pool, `sgemm` in Gemm.swift; the timeout
+///   still keeps the workers OpenBLAS starts when it loads from spinning.)
 /// - `OPENBLAS_CORETYPE`: a build of OpenBLAS older than the CPU (Debian 12 ships 0.3.21) does not know
 ///   newer Intel models (Sapphire Rapids, Emerald Rapids…) and falls back to its SSE3 "Prescott" kernels,
 ///   although the CPU has AVX-512. Whisper's encoder then takes 1.1 s instead of 0.3 s. When the chosen
