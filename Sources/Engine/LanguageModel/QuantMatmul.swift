@@ -86,7 +86,8 @@ public func quantMatmul(_ W: QuantMatrix, _ x: UnsafePointer<Float>, rows T: Int
     }
 }
 
-/// Decoding (T = 1): y_a = W_a·x, y_b = W_b·x and y_c = W_c·x (q, k and v; gate and up) in one hand-off to the
+/// Decoding (T = 1): y_a = W_a·x, y_b = W_b·x and y_c = W_c·x (the layer's q, k and v; the feed-forward's gate and
+/// up go through `quantMatmulSiluGate`, which also gates) in one hand-off to the
 /// engine threads, the activation quantized once. Each thread takes an equal share of the matrices' bytes, cut at
 /// 8-row groups (the decode kernels' unit), so three small products cost one join instead of three: the key and
 /// value matrices of a grouped-query model are only 256 rows, and their joins were most of their time. Every output
